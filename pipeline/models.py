@@ -1,0 +1,93 @@
+"""Many Model Forecasting names → statsforecast models.
+
+Each call builds fresh model objects: conformal intervals mutate the models they are attached to,
+so objects are never shared between jobs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from salesgenie.errors import SalesgenieError
+
+DEFAULT_MODELS = (
+    "StatsForecastBaselineWindowAverage",
+    "StatsForecastBaselineSeasonalWindowAverage",
+    "StatsForecastBaselineNaive",
+    "StatsForecastBaselineSeasonalNaive",
+    "StatsForecastAutoArima",
+)
+
+
+def _factories(season_length: int, horizon: int) -> dict[str, Callable[[], Any]]:
+    from statsforecast.models import (
+        AutoARIMA,
+        AutoCES,
+        AutoETS,
+        AutoTheta,
+        Naive,
+        SeasonalNaive,
+        SeasonalWindowAverage,
+        WindowAverage,
+    )
+    from statsforecast.utils import ConformalIntervals
+
+    def conformal() -> ConformalIntervals:
+        # WindowAverage and SeasonalWindowAverage have no native intervals.
+        return ConformalIntervals(h=horizon, n_windows=2)
+
+    return {
+        "StatsForecastBaselineWindowAverage": lambda: WindowAverage(
+            window_size=season_length, prediction_intervals=conformal()
+        ),
+        "StatsForecastBaselineSeasonalWindowAverage": lambda: SeasonalWindowAverage(
+            window_size=2, season_length=season_length, prediction_intervals=conformal()
+        ),
+        "StatsForecastBaselineNaive": Naive,
+        "StatsForecastBaselineSeasonalNaive": lambda: SeasonalNaive(season_length=season_length),
+        "StatsForecastAutoArima": lambda: AutoARIMA(season_length=season_length),
+        "StatsForecastAutoEts": lambda: AutoETS(season_length=season_length),
+        "StatsForecastAutoTheta": lambda: AutoTheta(season_length=season_length),
+        "StatsForecastAutoCes": lambda: AutoCES(season_length=season_length),
+    }
+
+
+AVAILABLE_MODELS = (
+    *DEFAULT_MODELS,
+    "StatsForecastAutoEts",
+    "StatsForecastAutoTheta",
+    "StatsForecastAutoCes",
+)
+
+
+def build_model(name: str, season_length: int, horizon: int) -> Any:
+    """A new statsforecast model whose alias is its MMF name."""
+    factories = _factories(season_length, horizon)
+    if name not in factories:
+        raise SalesgenieError(f"unknown model {name!r}; available: {', '.join(AVAILABLE_MODELS)}")
+    model = factories[name]()
+    model.alias = name
+    return model
+
+
+def min_history(name: str, season_length: int, horizon: int) -> int:
+    """Fewest observations a model needs to fit and give intervals: shorter series skip it."""
+    seasonal = name in ("StatsForecastBaselineSeasonalWindowAverage",)
+    if seasonal:
+        return max(2 * season_length, 2 * horizon + 1)
+    if name == "StatsForecastBaselineWindowAverage":
+        return max(season_length, 2 * horizon + 1)
+    if name == "StatsForecastBaselineSeasonalNaive":
+        return season_length
+    if name.startswith("StatsForecastAuto"):
+        return 2 * season_length + 2
+    return 1
+
+
+def check_models(names: list[str]) -> None:
+    unknown = [n for n in names if n not in AVAILABLE_MODELS]
+    if unknown:
+        raise SalesgenieError(
+            f"unknown model(s) {', '.join(unknown)}; available: {', '.join(AVAILABLE_MODELS)}"
+        )

@@ -1,0 +1,324 @@
+"""The `salesgenie` command line. Heavy libraries are imported inside the commands that use them."""
+
+from __future__ import annotations
+
+import sys
+import time
+from contextlib import contextmanager
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any, Iterator
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from salesgenie import settings
+from salesgenie.errors import SalesgenieError
+
+app = typer.Typer(
+    help="Ask questions of sales forecasts in plain language.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+pipeline_app = typer.Typer(help="The forecasting pipeline, step by step.", no_args_is_help=True)
+app.add_typer(pipeline_app, name="pipeline")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def main() -> None:
+    """Console-script entry: user errors become one line on stderr and exit status 1."""
+    try:
+        app()
+    except SalesgenieError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+
+
+@contextmanager
+def _progress() -> Iterator[Progress]:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+    ) as progress:
+        yield progress
+
+
+def _iso_date(value: str) -> date:
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date like 2024-01-01") from None
+
+
+Product = Annotated[
+    str | None, typer.Option(help="Train one product (its description); default: every series.")
+]
+StartDate = Annotated[
+    str, typer.Option(help="First day of history used (inclusive).", metavar="YYYY-MM-DD")
+]
+EndDate = Annotated[
+    str, typer.Option(help="Day after the last day of history (exclusive).", metavar="YYYY-MM-DD")
+]
+Freq = Annotated[str, typer.Option(help="Series frequency; only W (Monday weeks) is supported.")]
+Horizon = Annotated[int, typer.Option(min=1, help="Weeks to forecast.")]
+Windows = Annotated[int, typer.Option(min=1, help="Backtest windows (step 1 week).")]
+Metric = Annotated[str, typer.Option(help="Selection metric; only smape is supported.")]
+Models = Annotated[
+    str | None,
+    typer.Option(help="Comma-separated MMF model names; default the demo's five."),
+]
+SeasonLength = Annotated[int, typer.Option(min=1, help="Season length in weeks (MMF weekly: 4).")]
+Refit = Annotated[
+    str,
+    typer.Option(
+        help="once: models with a forward step are fitted at the first window then carried "
+        "forward; every-window: refit in every window (Many Model Forecasting's way)."
+    ),
+]
+Experiment = Annotated[str, typer.Option(help="MLflow experiment name.")]
+RegisterAs = Annotated[str, typer.Option(help="Registered model name; alias champion moves.")]
+
+
+def _train_params(
+    product: str | None,
+    start_date: str,
+    end_date: str,
+    freq: str,
+    horizon: int,
+    backtest_windows: int,
+    metric: str,
+    models: str | None,
+    season_length: int,
+    refit: str,
+    experiment: str,
+    register_as: str,
+) -> Any:
+    from pipeline.models import DEFAULT_MODELS, check_models
+    from pipeline.train import TrainParams
+
+    if freq != "W":
+        raise SalesgenieError(f"--freq {freq!r} is not supported: only W (Monday weeks)")
+    if metric != "smape":
+        raise SalesgenieError(f"--metric {metric!r} is not supported: only smape")
+    if refit not in ("once", "every-window"):
+        raise SalesgenieError(f"--refit {refit!r} must be once or every-window")
+    names = tuple(m.strip() for m in models.split(",") if m.strip()) if models else DEFAULT_MODELS
+    check_models(list(names))
+    start, end = _iso_date(start_date), _iso_date(end_date)
+    if start >= end:
+        raise SalesgenieError(f"--start-date {start} must be before --end-date {end}")
+    return TrainParams(
+        product=product,
+        start_date=start,
+        end_date=end,
+        freq=freq,
+        horizon=horizon,
+        backtest_windows=backtest_windows,
+        metric=metric,
+        models=names,
+        season_length=season_length,
+        refit=refit,
+        experiment=experiment,
+        register_as=register_as,
+    )
+
+
+@pipeline_app.command()
+def generate(
+    scale: Annotated[float, typer.Option(min=0.01, help="Multiplies order lines; ~N for 10 M.")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Same seed, same data.")] = 42,
+) -> None:
+    """Build the demo star schema in prd_sales.silver (deterministic)."""
+    from pipeline.generate import generate as build_sources
+    from pipeline.warehouse import open_warehouse
+
+    with _progress() as progress, open_warehouse() as con:
+        counts = build_sources(con, scale=scale, seed=seed, progress=progress)
+    _print_counts("prd_sales.silver", counts)
+
+
+@pipeline_app.command()
+def load(
+    table: Annotated[str, typer.Argument(help="Source table, e.g. fact_sales_orders.")],
+    file: Annotated[Path, typer.Argument(help="A CSV or Parquet file.")],
+) -> None:
+    """Replace one source table with a user's file, validated against the contract."""
+    from pipeline.load import load_table
+    from pipeline.warehouse import open_warehouse
+
+    with open_warehouse() as con:
+        rows = load_table(con, table, file)
+    console.print(f"loaded {rows:,} rows into prd_sales.silver.{table}")
+
+
+@pipeline_app.command()
+def prep(
+    force: Annotated[bool, typer.Option(help="Rebuild even when no source changed.")] = False,
+) -> None:
+    """Build gold.sales_data_for_forecast (ZCD4 excluded, bad rows to gold.prep_rejects)."""
+    _run_prep(force)
+
+
+def _run_prep(force: bool) -> Any:
+    from pipeline.prep import run_prep
+    from pipeline.warehouse import open_warehouse
+
+    with _progress() as progress, open_warehouse() as con:
+        summary = run_prep(con, force=force, progress=progress)
+    _print_prep(summary)
+    return summary
+
+
+@pipeline_app.command("train")
+def train_command(
+    product: Product = None,
+    start_date: StartDate = "2024-01-01",
+    end_date: EndDate = "2025-09-01",
+    freq: Freq = "W",
+    horizon: Horizon = 3,
+    backtest_windows: Windows = 10,
+    metric: Metric = "smape",
+    models: Models = None,
+    season_length: SeasonLength = 4,
+    refit: Refit = "once",
+    experiment: Experiment = "sales_weekly_training_final",
+    register_as: RegisterAs = "prd_sales.gold.sales_weekly_forecast_model_final",
+) -> None:
+    """Backtest many models per series, keep the best, log and register it in MLflow."""
+    params = _train_params(**locals())
+    _run_train(params)
+
+
+def _run_train(params: Any) -> Any:
+    from pipeline.jobs import train_job
+
+    started = time.perf_counter()
+    with _progress() as progress:
+        summary = train_job(params, progress=progress)
+    _print_train(summary, time.perf_counter() - started)
+    return summary
+
+
+@pipeline_app.command("publish")
+def publish_command() -> None:
+    """Write gold.sales_overall and gold.mapping_timeseries_id_product from the latest run."""
+    _run_publish()
+
+
+def _run_publish() -> None:
+    from pipeline.jobs import publish_job
+
+    _print_counts("prd_sales.gold", publish_job())
+
+
+@pipeline_app.command()
+def run(
+    product: Product = None,
+    start_date: StartDate = "2024-01-01",
+    end_date: EndDate = "2025-09-01",
+    freq: Freq = "W",
+    horizon: Horizon = 3,
+    backtest_windows: Windows = 10,
+    metric: Metric = "smape",
+    models: Models = None,
+    season_length: SeasonLength = 4,
+    refit: Refit = "once",
+    experiment: Experiment = "sales_weekly_training_final",
+    register_as: RegisterAs = "prd_sales.gold.sales_weekly_forecast_model_final",
+) -> None:
+    """prep, then train and publish (train and publish run even when prep had nothing new)."""
+    params = _train_params(**locals())
+    _run_prep(force=False)
+    _run_train(params)
+    _run_publish()
+
+
+@pipeline_app.command()
+def watch(
+    interval: Annotated[float, typer.Option(min=0.1, help="Seconds between checks.")] = 30.0,
+    max_polls: Annotated[int | None, typer.Option(help="Stop after this many checks.")] = None,
+) -> None:
+    """Poll the source tables; when one changes, run prep, train and publish (the demo's trigger)."""
+    from pipeline.train import TrainParams
+    from pipeline.watch import watch as poll
+
+    def on_change() -> None:
+        _run_prep(force=False)
+        _run_train(TrainParams())
+        _run_publish()
+
+    console.print(f"watching {settings.warehouse_path()} every {interval:g}s (Ctrl-C stops)")
+    poll(on_change=on_change, interval=interval, max_polls=max_polls)
+
+
+@app.command()
+def demo(
+    scale: Annotated[float, typer.Option(min=0.01, help="Size of the generated data.")] = 1.0,
+) -> None:
+    """Generate the demo sources, prep, train the whole catalogue, publish; print where it all is."""
+    from pipeline.train import TrainParams
+
+    started = time.perf_counter()
+    generate(scale=scale, seed=42)
+    _run_prep(force=True)
+    summary = _run_train(TrainParams())
+    _run_publish()
+    table = Table(title=f"salesgenie demo done in {time.perf_counter() - started:.0f}s")
+    table.add_column("what")
+    table.add_column("where")
+    table.add_row("warehouse (DuckDB)", str(settings.warehouse_path().resolve()))
+    table.add_row("MLflow store", settings.mlflow_tracking_uri())
+    for name, path in summary.tracking.artifacts.items():
+        table.add_row(f"chart: {name}", str(path))
+    table.add_row("open the runs", f"mlflow ui --backend-store-uri {settings.mlflow_tracking_uri()}")
+    console.print(table)
+
+
+def _print_counts(title: str, counts: dict[str, int]) -> None:
+    table = Table(title=title)
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, rows in counts.items():
+        table.add_row(name, f"{rows:,}")
+    console.print(table)
+
+
+def _print_prep(summary: Any) -> None:
+    console.print(summary.describe())
+
+
+def _print_train(summary: Any, elapsed: float) -> None:
+    result = summary.result
+    table = Table(title=f"training: {len(result.best_models)} series in {elapsed:.1f}s")
+    table.add_column("model")
+    table.add_column("mean SMAPE", justify="right")
+    table.add_column("selected for", justify="right")
+    chosen: dict[str, int] = {}
+    for model in result.best_models.values():
+        chosen[model] = chosen.get(model, 0) + 1
+    for model in result.params.models:
+        smape = result.model_mean_smape.get(model)
+        table.add_row(model, "-" if smape is None else f"{smape:.4f}", str(chosen.get(model, 0)))
+    console.print(table)
+    console.print(f"best_smape {result.best_smape:.4f} · MLflow run {summary.tracking.run_id}")
+    for note in result.notes:
+        console.print(f"note: {note}", highlight=False)

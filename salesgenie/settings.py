@@ -1,0 +1,31 @@
+"""Where things live. Every location is relative to the working directory unless overridden."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+CATALOG = "prd_sales"
+DATA_DIR = Path("data")
+
+
+def warehouse_path() -> Path:
+    """The DuckDB warehouse file: `SALESGENIE_WAREHOUSE` or data/prd_sales.duckdb."""
+    return Path(os.environ.get("SALESGENIE_WAREHOUSE") or DATA_DIR / f"{CATALOG}.duckdb")
+
+
+def mlflow_tracking_uri() -> str:
+    """`MLFLOW_TRACKING_URI` when set, else a sqlite store under data/."""
+    explicit = os.environ.get("MLFLOW_TRACKING_URI")
+    if explicit:
+        return explicit
+    return f"sqlite:///{(DATA_DIR / 'mlflow.db').resolve()}"
+
+
+def mlflow_artifact_root() -> str:
+    """Artifacts of experiments we create go next to the sqlite store, not into ./mlruns."""
+    return (DATA_DIR / "mlartifacts").resolve().as_uri()
+
+
+def charts_dir() -> Path:
+    return DATA_DIR / "charts"
