@@ -129,6 +129,13 @@ def forecast_plot(
         ax.plot(dates, low, color=MONTE_CARLO_COLOR, linestyle="--", label="Monte Carlo 95% band")
         ax.plot(dates, high, color=MONTE_CARLO_COLOR, linestyle="--")
     ax.plot(dates, mean, color=FORECAST_COLOR, marker="o", linewidth=2, label=f"forecast ({model})")
+    ax.axvspan(
+        dates.iloc[0] - pd.Timedelta(days=3.5),
+        dates.iloc[-1] + pd.Timedelta(days=3.5),
+        color="grey",
+        alpha=0.08,
+        label="forecast weeks",
+    )
 
     title = f"{product} ({timeseries_id})" if product else f"Series {timeseries_id}"
     ax.set_title(f"{title} — weekly sales and {len(mean)}-week forecast, model {model}")
@@ -138,7 +145,7 @@ def forecast_plot(
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper left")
+    fig.legend(loc="outside lower center", ncols=3, frameon=False)
     return _save(fig, path)
 
 

@@ -1,4 +1,4 @@
-"""The registered MLflow model: every series' selected, fitted statsforecast model behind one pyfunc.
+"""The registered MLflow model: each series' selected, fitted statsforecast model behind one pyfunc.
 
 Importing this module imports mlflow (about 1.2 s): only tracking and serving code import it, and
 they do so lazily. Loading a logged model needs this module importable (the installed `pipeline`
@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 if TYPE_CHECKING:
     from mlflow.models.signature import ModelSignature
@@ -38,6 +40,13 @@ _BANDS = {  # output column -> key of statsforecast's predict(level=...) dict
     "forecast_lower_95": "lo-95",
     "forecast_upper_95": "hi-95",
 }
+
+
+class ForecastRequestError(MlflowException, ValueError):
+    """A bad request: a ValueError to Python callers, a 400 naming the problem when served."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, error_code=INVALID_PARAMETER_VALUE)
 
 
 @dataclass(frozen=True)
@@ -78,7 +87,9 @@ class StatsForecastModelWrapper(mlflow.pyfunc.PythonModel):
         unknown = sorted(set(requests["timeseries_id"]) - set(self.series))
         if unknown:
             shown = ", ".join(unknown[:5]) + (" …" if len(unknown) > 5 else "")
-            raise ValueError(f"unknown timeseries_id: {shown} (the model knows {len(self.series)})")
+            raise ForecastRequestError(
+                f"unknown timeseries_id: {shown} (the model knows {len(self.series)})"
+            )
         forecasts = {
             ts_id: self.forecast(ts_id, horizon) for ts_id in requests["timeseries_id"].unique()
         }
@@ -126,29 +137,31 @@ class StatsForecastModelWrapper(mlflow.pyfunc.PythonModel):
 def _requests(model_input: pd.DataFrame) -> pd.DataFrame:
     """timeseries_id, start_date, end_date per row, dates parsed, or a ValueError saying why."""
     if "timeseries_id" not in model_input.columns:
-        raise ValueError("model input needs a timeseries_id column")
+        raise ForecastRequestError("model input needs a timeseries_id column")
     ids = model_input["timeseries_id"]
     if ids.isna().any():
-        raise ValueError("timeseries_id must not be empty")
+        raise ForecastRequestError("timeseries_id must not be empty")
     requests = pd.DataFrame({"timeseries_id": ids.astype(str)})
     for column in ("start_date", "end_date"):
         values = model_input.get(column, pd.Series(pd.NaT, index=model_input.index))
         try:
             requests[column] = pd.to_datetime(values)
         except (ValueError, TypeError):
-            raise ValueError(f"{column} must be dates such as 2025-09-01") from None
+            raise ForecastRequestError(f"{column} must be dates such as 2025-09-01") from None
     backwards = requests.loc[requests["start_date"] > requests["end_date"], "timeseries_id"]
     if len(backwards):
-        raise ValueError(f"start_date is after end_date for {backwards.iloc[0]}")
+        raise ForecastRequestError(f"start_date is after end_date for {backwards.iloc[0]}")
     return requests
 
 
 def _horizon(value: Any, default: int) -> int:
     horizon = default if value is None else value
     if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)):
-        raise TypeError(f"horizon must be a whole number of weeks, got {horizon!r}")
+        raise ForecastRequestError(f"horizon must be a whole number of weeks, got {horizon!r}")
     if not 1 <= horizon <= MAX_HORIZON:
-        raise ValueError(f"horizon must be between 1 and {MAX_HORIZON} weeks, got {horizon}")
+        raise ForecastRequestError(
+            f"horizon must be between 1 and {MAX_HORIZON} weeks, got {horizon}"
+        )
     return int(horizon)
 
 

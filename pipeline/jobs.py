@@ -35,23 +35,22 @@ def train_job(params: TrainParams, progress: Any = None) -> TrainSummary:
     from pipeline.tracking import log_training_run
 
     with open_warehouse() as con:
-        require_table(con, GOLD, "sales_data_for_forecast", "run `salesgenie pipeline prep` first")
-        daily = _daily_sales(con, params)
+        history = load_history(con, params)
         previous_runs = _training_runs(con)
         demo_series = con.execute(
             f"SELECT DISTINCT {SERIES_ID} FROM gold.sales_data_for_forecast "
             "WHERE product = ? AND sales_org = ?",
             [DEMO_PRODUCT, DEMO_SALES_ORG],
         ).fetchall()
-    if daily.empty:
-        raise SalesgenieError(
-            f"no sales between {params.start_date} and {params.end_date} in "
-            "gold.sales_data_for_forecast: check --start-date/--end-date"
-        )
-    history = weekly_history(daily, params)
     result = train(history, params, progress)
-    plotted = _series_to_plot(result, [row[0] for row in demo_series])
-    tracking = log_training_run(result, plot_series=plotted, progress=progress)
+    demo_ids = [row[0] for row in demo_series]
+    plotted = _series_to_plot(result, demo_ids)
+    tracking = log_training_run(
+        result,
+        plot_series=plotted,
+        plot_label=DEMO_PRODUCT if plotted in demo_ids else None,
+        progress=progress,
+    )
     run_date = datetime.now()
     evaluation = result.evaluation.assign(run_id=tracking.run_id, run_date=run_date)
     scoring = result.scoring.assign(run_id=tracking.run_id)
@@ -101,7 +100,7 @@ def publish_job() -> dict[str, int]:
             start_date=pd.Timestamp(last["start_date"]).date(),
             end_date=pd.Timestamp(last["end_date"]).date(),
         )
-        history = weekly_history(_daily_sales(con, params), params)
+        history = load_history(con, params)
         scoring = con.execute(
             "SELECT * FROM gold.sales_weekly_scoring_output WHERE run_id = ?", [last["run_id"]]
         ).df()
@@ -112,6 +111,18 @@ def publish_job() -> dict[str, int]:
         }
         replace_tables(con, GOLD, tables, GOLD_TABLES)
     return {name: len(frame) for name, frame in tables.items()}
+
+
+def load_history(con: Any, params: TrainParams) -> pd.DataFrame:
+    """The training input: weekly quantity per series in [start, end), gaps filled with 0."""
+    require_table(con, GOLD, "sales_data_for_forecast", "run `salesgenie pipeline prep` first")
+    daily = _daily_sales(con, params)
+    if daily.empty:
+        raise SalesgenieError(
+            f"no sales between {params.start_date} and {params.end_date} in "
+            "gold.sales_data_for_forecast: check --start-date/--end-date"
+        )
+    return weekly_history(daily, params)
 
 
 def _daily_sales(con: Any, params: TrainParams) -> pd.DataFrame:
@@ -131,9 +142,12 @@ def _daily_sales(con: Any, params: TrainParams) -> pd.DataFrame:
 def _check_product(con: Any, product: str) -> None:
     from rapidfuzz import process
 
-    names = [r[0] for r in con.execute(
-        "SELECT DISTINCT product FROM gold.sales_data_for_forecast WHERE product IS NOT NULL"
-    ).fetchall()]
+    names = [
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT product FROM gold.sales_data_for_forecast WHERE product IS NOT NULL"
+        ).fetchall()
+    ]
     if product.lower() in {n.lower() for n in names}:
         return
     close = [m[0] for m in process.extract(product.upper(), names, limit=3)]
@@ -148,16 +162,13 @@ def _training_runs(con: Any) -> pd.DataFrame:
 
 def _products(con: Any) -> pd.DataFrame:
     """Series attributes: product and brand from the gold data, the org's name from silver."""
-    org_name = "o.sales_org_name" if table_exists(con, SILVER, "dim_sales_org") else "NULL"
-    join = (
-        "LEFT JOIN silver.dim_sales_org o USING (sales_org)"
-        if table_exists(con, SILVER, "dim_sales_org")
-        else ""
-    )
+    require_table(con, SILVER, "dim_sales_org", "run `salesgenie pipeline generate` or `load`")
     return con.execute(
-        f"SELECT DISTINCT {SERIES_ID} AS timeseries_id, any_value(product) AS product, "
-        f"any_value(brand) AS brand, material_id, sales_org, any_value({org_name}) AS sales_org_name "
-        f"FROM gold.sales_data_for_forecast {join} GROUP BY ALL"
+        f"SELECT {SERIES_ID} AS timeseries_id, any_value(product) AS product, "
+        "any_value(brand) AS brand, material_id, sales_org, "
+        "any_value(o.sales_org_name) AS sales_org_name "
+        "FROM gold.sales_data_for_forecast LEFT JOIN silver.dim_sales_org o USING (sales_org) "
+        "GROUP BY ALL"
     ).df()
 
 

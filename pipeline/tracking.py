@@ -6,12 +6,11 @@ mlflow is imported inside the functions: it costs over a second and most CLI com
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 from tempfile import TemporaryDirectory
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -26,7 +25,6 @@ if TYPE_CHECKING:
 
 CHAMPION = "champion"
 MODEL_NAME_IN_RUN = "model"
-REFERENCE_SERIES = "FR01_100001"  # ETORKI PORT 250G FAMILIAL X8 FR in FR01, in the demo data
 
 
 @dataclass(frozen=True)
@@ -35,47 +33,65 @@ class TrackingInfo:
 
     run_id: str
     experiment_id: str
-    model_name: str  # registered model name
-    model_version: str
-    model_uri: str  # models:/<name>/<version>
+    model_name: str | None  # registered name; None when no fitted models came back (Spark)
+    model_version: str | None
+    model_uri: str | None  # models:/<name>/<version>
     artifact_uri: str  # the run's artifact root
-    artifacts: list[str] = field(default_factory=list)  # paths relative to artifact_uri
-    charts: dict[str, Path] = field(default_factory=dict)  # local copies under charts_dir()
+    artifacts: dict[str, Path] = field(default_factory=dict)  # chart name -> local PNG
+    run_artifacts: list[str] = field(default_factory=list)  # logged, relative to artifact_uri
 
 
 def log_training_run(
     result: TrainResult,
-    progress: Callable[[str], None] | None = None,
+    progress: Any = None,
     plot_series: str | None = None,
     plot_label: str | None = None,
 ) -> TrackingInfo:
     """Log params, metrics, charts, tables and the pyfunc model; register it; move `champion`.
 
-    plot_series picks the series of the forecast chart (plot_label, e.g. its product, titles it);
-    when absent from the history, the highest-volume series is plotted instead.
+    progress is a rich Progress (or None). plot_series picks the series of the forecast chart
+    (plot_label, e.g. its product, titles it); when it was not forecast, the highest-volume
+    series is plotted instead. Without fitted models (Spark runs) nothing is registered.
     """
+    from mlflow.exceptions import MlflowException
+
+    uri = settings.mlflow_tracking_uri()
+    try:
+        return _log_training_run(result, uri, progress, plot_series, plot_label)
+    except MlflowException as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SalesgenieError(f"MLflow logging failed ({uri}): {message}") from exc
+
+
+def _log_training_run(
+    result: TrainResult,
+    uri: str,
+    progress: Any,
+    plot_series: str | None,
+    plot_label: str | None,
+) -> TrackingInfo:
     import mlflow
 
     from pipeline import charts
-    from pipeline.forecast_model import StatsForecastModelWrapper, signature
 
-    say = progress or (lambda _message: None)
     params = result.params
-    if not result.fitted_models:
-        raise SalesgenieError("nothing to log: the training job fitted no series")
-    uri = settings.mlflow_tracking_uri()
     mlflow.set_tracking_uri(uri)
     client = mlflow.MlflowClient()
     experiment_id = _experiment_id(client, params.experiment)
+    task = progress.add_task("logging to MLflow", total=4) if progress is not None else None
+
+    def step() -> None:
+        if progress is not None:
+            progress.advance(task)
 
     chart_dir = settings.charts_dir() / "training"
     series = _plot_series(result, plot_series)
     label = plot_label if series == plot_series else None
-    say(f"mlflow: logging run in experiment {params.experiment!r} ({uri})")
     with mlflow.start_run(experiment_id=experiment_id, run_name=_run_name(result)) as run:
         mlflow.log_params(_params(result))
         mlflow.log_metrics(_metrics(result))
         mlflow.set_tags(_tags(result, series))
+        step()
         chart_paths = {
             "wow_variation_histogram": charts.wow_variation_histogram(
                 result.history, chart_dir / "wow_variation_histogram.png"
@@ -91,34 +107,29 @@ def log_training_run(
         }
         for path in chart_paths.values():
             mlflow.log_artifact(str(path), artifact_path="charts")
+        step()
         with TemporaryDirectory() as tmp:
             tables = {"evaluation": _evaluation_csv(result.evaluation), "scoring": result.scoring}
             for name, table in tables.items():
                 table.to_csv(Path(tmp) / f"{name}.csv", index=False)
                 mlflow.log_artifact(str(Path(tmp) / f"{name}.csv"), artifact_path="tables")
-        say(f"mlflow: logging the model of {len(result.fitted_models)} series")
-        model_info = mlflow.pyfunc.log_model(
-            name=MODEL_NAME_IN_RUN,
-            python_model=StatsForecastModelWrapper.from_result(result),
-            signature=signature(params.horizon),
-            input_example=pd.DataFrame({"timeseries_id": [series]}),
-            pip_requirements=_requirements(),
-        )
-        version = _register(client, model_info.model_uri, params.register_as, run.info.run_id)
-    say(f"mlflow: registered {params.register_as} version {version} as @{CHAMPION}")
+        step()
+        version = _log_model(client, result, series, run.info.run_id)
+        step()
+    name = params.register_as if version else None
     return TrackingInfo(
         run_id=run.info.run_id,
         experiment_id=experiment_id,
-        model_name=params.register_as,
+        model_name=name,
         model_version=version,
-        model_uri=f"models:/{params.register_as}/{version}",
+        model_uri=f"models:/{name}/{version}" if version else None,
         artifact_uri=run.info.artifact_uri,
-        artifacts=[
+        artifacts=chart_paths,
+        run_artifacts=[
             *(f"charts/{path.name}" for path in chart_paths.values()),
             "tables/evaluation.csv",
             "tables/scoring.csv",
         ],
-        charts=chart_paths,
     )
 
 
@@ -149,14 +160,35 @@ def _experiment_id(client: MlflowClient, name: str) -> str:
     return experiment.experiment_id
 
 
-def _register(client: MlflowClient, model_uri: str, name: str, run_id: str) -> str:
-    """Register the run's model (dots are fine: names like Unity Catalog's catalog.schema.model)."""
+def _log_model(client: MlflowClient, result: TrainResult, example: str, run_id: str) -> str | None:
+    """Log the pyfunc model in the active run, register it and move `champion` to it.
+
+    Dots in the name are fine for the local registry, and the name is already the
+    catalog.schema.model form Unity Catalog expects. None when there is nothing to serve.
+    """
     import mlflow
 
-    version = mlflow.register_model(model_uri, name).version
+    from pipeline.forecast_model import StatsForecastModelWrapper, signature
+
+    if not result.fitted_models:
+        mlflow.set_tag("salesgenie.model", "not logged: no fitted models (distributed run)")
+        return None
+    name = result.params.register_as
+    info = mlflow.pyfunc.log_model(
+        name=MODEL_NAME_IN_RUN,
+        python_model=StatsForecastModelWrapper.from_result(result),
+        signature=signature(result.params.horizon),
+        input_example=pd.DataFrame({"timeseries_id": [_example_series(result, example)]}),
+        pip_requirements=_requirements(),
+    )
+    version = str(mlflow.register_model(info.model_uri, name).version)
     client.update_model_version(name, version, description=f"Trained by run {run_id}.")
     client.set_registered_model_alias(name, CHAMPION, version)
-    return str(version)
+    return version
+
+
+def _example_series(result: TrainResult, preferred: str) -> str:
+    return preferred if preferred in result.fitted_models else next(iter(result.fitted_models))
 
 
 def _plot_series(result: TrainResult, wanted: str | None) -> str:
@@ -216,7 +248,10 @@ def _evaluation_csv(evaluation: pd.DataFrame) -> pd.DataFrame:
     table = evaluation.drop(columns=["model_pickle"], errors="ignore").copy()
     for column in ("forecast", "actual"):
         if column in table:
-            table[column] = [json.dumps([float(x) for x in values]) for values in table[column]]
+            table[column] = [
+                None if values is None else json.dumps([float(x) for x in values])
+                for values in table[column]
+            ]
     return table
 
 
@@ -225,4 +260,3 @@ def _requirements() -> list[str]:
     from importlib.metadata import version
 
     return [f"{pkg}=={version(pkg)}" for pkg in ("mlflow", "statsforecast", "pandas", "numpy")]
-

@@ -27,7 +27,9 @@ class TrainParams:
     metric: str = "smape"
     models: tuple[str, ...] = DEFAULT_MODELS
     season_length: int = 4
-    refit: str = "once"  # "once": auto models fit at the first window, then forward; "every-window": MMF
+    refit: str = (
+        "once"  # "once": auto models fit at the first window, then forward; "every-window": MMF
+    )
     n_jobs: int = -1
     experiment: str = "sales_weekly_training_final"
     register_as: str = "prd_sales.gold.sales_weekly_forecast_model_final"
@@ -122,7 +124,9 @@ def train(history: Any, params: TrainParams, progress: Any = None) -> TrainResul
         evaluation=evaluation,
         scoring=scoring,
         best_models=best_models,
-        fitted_models={uid: fitted[(uid, m)] for uid, m in best_models.items() if (uid, m) in fitted},
+        fitted_models={
+            uid: fitted[(uid, m)] for uid, m in best_models.items() if (uid, m) in fitted
+        },
         model_mean_smape=evaluation.groupby("model")["metric_value"].mean().to_dict(),
         best_smape=float(best_smape.mean()) if len(best_smape) else float("nan"),
         notes=notes,
@@ -262,7 +266,8 @@ def _evaluation_rows(cv: pd.DataFrame, fitted: dict[tuple[str, str], Any]) -> pd
     ).reset_index()
     pickles = {key: zlib.compress(cloudpickle.dumps(model)) for key, model in fitted.items()}
     rows["model_pickle"] = [
-        pickles.get((uid, model)) for uid, model in zip(rows["timeseries_id"], rows["model"])
+        pickles.get((uid, model))
+        for uid, model in zip(rows["timeseries_id"], rows["model"], strict=True)
     ]
     rows["metric_name"] = "smape"
     rows["metric_value"] = rows["metric_value"].where(
@@ -287,4 +292,4 @@ def _select_best(series_smape: pd.DataFrame, model_order: list[str]) -> dict[str
     ranked = series_smape.assign(order=series_smape["model"].map(model_order.index))
     ranked = ranked.sort_values(["timeseries_id", "metric_value", "order"])
     best = ranked.drop_duplicates("timeseries_id")
-    return dict(zip(best["timeseries_id"], best["model"]))
+    return dict(zip(best["timeseries_id"], best["model"], strict=True))

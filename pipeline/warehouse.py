@@ -25,6 +25,7 @@ def open_warehouse(path: Path | None = None) -> Iterator[duckdb.DuckDBPyConnecti
     path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
     try:
+        con.execute("SET enable_progress_bar = false")  # progress is rich's job
         try:
             con.execute(f"ATTACH '{_quote(path)}' AS {settings.CATALOG}")
         except duckdb.IOException as exc:
@@ -72,7 +73,9 @@ def replace_tables(
         staging = f"{table}__staging"
         cols = columns[table]
         con.register("_incoming", frame)
-        select = ", ".join(f'CAST("{name}" AS {sql_type}) AS "{name}"' for name, sql_type in cols.items())
+        select = ", ".join(
+            f'CAST("{name}" AS {sql_type}) AS "{name}"' for name, sql_type in cols.items()
+        )
         con.execute(f"CREATE OR REPLACE TABLE {schema}.{staging} AS SELECT {select} FROM _incoming")
         con.unregister("_incoming")
         staged[table] = staging

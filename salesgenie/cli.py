@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any, Iterator
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -144,7 +145,9 @@ def _train_params(
 
 @pipeline_app.command()
 def generate(
-    scale: Annotated[float, typer.Option(min=0.01, help="Multiplies order lines; ~N for 10 M.")] = 1.0,
+    scale: Annotated[
+        float, typer.Option(min=0.01, help="Multiplies order lines; 16 gives 10 M.")
+    ] = 1.0,
     seed: Annotated[int, typer.Option(help="Same seed, same data.")] = 42,
 ) -> None:
     """Build the demo star schema in prd_sales.silver (deterministic)."""
@@ -257,7 +260,7 @@ def watch(
     interval: Annotated[float, typer.Option(min=0.1, help="Seconds between checks.")] = 30.0,
     max_polls: Annotated[int | None, typer.Option(help="Stop after this many checks.")] = None,
 ) -> None:
-    """Poll the source tables; when one changes, run prep, train and publish (the demo's trigger)."""
+    """Poll the sources; when one changes, run prep, train and publish (the demo's trigger)."""
     from pipeline.train import TrainParams
     from pipeline.watch import watch as poll
 
@@ -274,7 +277,7 @@ def watch(
 def demo(
     scale: Annotated[float, typer.Option(min=0.01, help="Size of the generated data.")] = 1.0,
 ) -> None:
-    """Generate the demo sources, prep, train the whole catalogue, publish; print where it all is."""
+    """Generate demo sources, prep, train the whole catalogue, publish; say where it all is."""
     from pipeline.train import TrainParams
 
     started = time.perf_counter()
@@ -289,7 +292,9 @@ def demo(
     table.add_row("MLflow store", settings.mlflow_tracking_uri())
     for name, path in summary.tracking.artifacts.items():
         table.add_row(f"chart: {name}", str(path))
-    table.add_row("open the runs", f"mlflow ui --backend-store-uri {settings.mlflow_tracking_uri()}")
+    table.add_row(
+        "open the runs", f"mlflow ui --backend-store-uri {settings.mlflow_tracking_uri()}"
+    )
     console.print(table)
 
 

@@ -14,18 +14,27 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import pytest
+from rich.progress import Progress
 
 from pipeline import charts
 from pipeline.models import build_model
-from pipeline.train import TrainParams, TrainResult
 from pipeline.tracking import TrackingInfo, load_champion, log_training_run
+from pipeline.train import TrainParams, TrainResult
 from salesgenie.errors import SalesgenieError
 
-MODELS = ("StatsForecastBaselineNaive", "StatsForecastBaselineWindowAverage", "StatsForecastAutoArima")
+if TYPE_CHECKING:
+    from mlflow.pyfunc import PyFuncModel
+
+MODELS = (
+    "StatsForecastBaselineNaive",
+    "StatsForecastBaselineWindowAverage",
+    "StatsForecastAutoArima",
+)
 HORIZON = 3
 WINDOWS = 3
 SEASON = 4
@@ -46,18 +55,23 @@ def _series(weeks: int = 60) -> dict[str, np.ndarray]:
 
 def _smape(actual: np.ndarray, forecast: np.ndarray) -> float:
     denom = np.abs(actual) + np.abs(forecast)
-    terms = np.divide(2 * np.abs(actual - forecast), denom, out=np.zeros_like(denom), where=denom > 0)
+    terms = np.divide(
+        2 * np.abs(actual - forecast), denom, out=np.zeros_like(denom), where=denom > 0
+    )
     return float(terms.mean())
 
 
-def build_result(register_as: str = REGISTERED) -> TrainResult:
+def build_result() -> TrainResult:
     """A small real TrainResult: backtests, selection and full-history fits done by hand."""
     params = TrainParams(
-        horizon=HORIZON, backtest_windows=WINDOWS, models=MODELS, register_as=register_as,
+        horizon=HORIZON,
+        backtest_windows=WINDOWS,
+        models=MODELS,
+        register_as=REGISTERED,
         experiment="tracking_test",
     )
     history_parts, eval_rows, scoring_parts = [], [], []
-    best_models, fitted_models = {}, {}
+    best_models, fitted_models, best_scores = {}, {}, []
     for ts_id, raw in _series().items():
         y = np.clip(raw, 0, None)
         dates = pd.date_range(FIRST_MONDAY, periods=len(y), freq="W-MON")
@@ -67,34 +81,46 @@ def build_result(register_as: str = REGISTERED) -> TrainResult:
             smapes = []
             for w in range(WINDOWS):
                 cut = len(y) - HORIZON - (WINDOWS - 1 - w)
-                fcst = np.clip(build_model(name, SEASON, HORIZON).fit(y[:cut]).predict(h=HORIZON)["mean"], 0, None)
+                model = build_model(name, SEASON, HORIZON).fit(y[:cut])
+                fcst = np.clip(model.predict(h=HORIZON)["mean"], 0, None)
                 actual = y[cut : cut + HORIZON]
                 smapes.append(_smape(actual, fcst))
-                eval_rows.append({
-                    "timeseries_id": ts_id, "model": name, "backtest_window_start_date": dates[cut].date(),
-                    "metric_name": "smape", "metric_value": smapes[-1], "forecast": list(fcst),
-                    "actual": list(actual), "model_pickle": b"not-logged",
-                })
+                eval_rows.append(
+                    {
+                        "timeseries_id": ts_id,
+                        "model": name,
+                        "backtest_window_start_date": dates[cut].date(),
+                        "metric_name": "smape",
+                        "metric_value": smapes[-1],
+                        "forecast": list(fcst),
+                        "actual": list(actual),
+                        "model_pickle": b"not-logged",
+                    }
+                )
             scores[name] = float(np.mean(smapes))
         best = min(scores, key=scores.get)
+        best_scores.append(scores[best])
         model = build_model(best, SEASON, HORIZON).fit(y)
         out = model.predict(h=HORIZON, level=[80, 95])
         best_models[ts_id], fitted_models[ts_id] = best, model
-        scoring_parts.append(pd.DataFrame({
-            "timeseries_id": ts_id, "model": best,
-            "date": pd.date_range(dates[-1] + pd.Timedelta(weeks=1), periods=HORIZON, freq="W-MON"),
-            "forecast": np.clip(out["mean"], 0, None),
-            "forecast_lower": np.clip(np.asarray(out["lo-95"]), 0, None),
-            "forecast_upper": np.clip(np.asarray(out["hi-95"]), 0, None),
-            "forecast_lower_80": np.clip(np.asarray(out["lo-80"]), 0, None),
-            "forecast_upper_80": np.clip(np.asarray(out["hi-80"]), 0, None),
-        }))
+        scoring_parts.append(
+            pd.DataFrame(
+                {
+                    "timeseries_id": ts_id,
+                    "model": best,
+                    "date": pd.date_range(
+                        dates[-1] + pd.Timedelta(weeks=1), periods=HORIZON, freq="W-MON"
+                    ),
+                    "forecast": np.clip(out["mean"], 0, None),
+                    "forecast_lower": np.clip(np.asarray(out["lo-95"]), 0, None),
+                    "forecast_upper": np.clip(np.asarray(out["hi-95"]), 0, None),
+                    "forecast_lower_80": np.clip(np.asarray(out["lo-80"]), 0, None),
+                    "forecast_upper_80": np.clip(np.asarray(out["hi-80"]), 0, None),
+                }
+            )
+        )
     evaluation = pd.DataFrame(eval_rows)
     per_model = evaluation.groupby("model")["metric_value"].mean()
-    best_smape = float(np.mean([
-        evaluation[(evaluation.timeseries_id == ts) & (evaluation.model == m)].metric_value.mean()
-        for ts, m in best_models.items()
-    ]))
     return TrainResult(
         params=params,
         history=pd.concat(history_parts, ignore_index=True),
@@ -103,7 +129,7 @@ def build_result(register_as: str = REGISTERED) -> TrainResult:
         best_models=best_models,
         fitted_models=fitted_models,
         model_mean_smape={m: float(v) for m, v in per_model.items()},
-        best_smape=best_smape,
+        best_smape=float(np.mean(best_scores)),
         notes=["DE01_200001: intermittent demand"],
     )
 
@@ -115,7 +141,7 @@ class Store:
     result: TrainResult
     first: TrackingInfo
     second: TrackingInfo
-    messages: list[str]
+    progress: Progress
 
 
 @pytest.fixture(scope="module")
@@ -130,11 +156,15 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
         mp.setenv("MLFLOW_TRACKING_URI", uri)
         mp.chdir(root)  # settings' data/ (artifacts, charts) now lives in root
         result = build_result()
-        messages: list[str] = []
-        first = log_training_run(result, progress=messages.append, plot_series="FR01_100001",
-                                 plot_label="ETORKI PORT 250G FAMILIAL X8 FR")
-        second = log_training_run(result)
-        yield Store(root, uri, result, first, second, messages)
+        progress = Progress()  # never started: records the task without drawing
+        first = log_training_run(
+            result,
+            progress=progress,
+            plot_series="FR01_100001",
+            plot_label="ETORKI PORT 250G FAMILIAL X8 FR",
+        )
+        second = log_training_run(result, plot_series="XX99_999999")
+        yield Store(root, uri, result, first, second, progress)
     mlflow.set_tracking_uri(previous_uri)
 
 
@@ -160,18 +190,19 @@ def test_run_holds_params_metrics_tags_and_artifacts(store: Store) -> None:
     assert experiment.artifact_location.startswith((store.root / "data").as_uri())
 
     artifact_dir = Path(run.info.artifact_uri.removeprefix("file://"))
-    for relative in store.first.artifacts:
+    for relative in store.first.run_artifacts:
         assert (artifact_dir / relative).stat().st_size > 0, relative
-    assert "charts/forecast_FR01_100001.png" in store.first.artifacts
+    assert "charts/forecast_FR01_100001.png" in store.first.run_artifacts
     evaluation = pd.read_csv(artifact_dir / "tables/evaluation.csv")
     assert "model_pickle" not in evaluation.columns
     assert len(evaluation) == len(store.result.evaluation)
     assert len(json.loads(evaluation["forecast"][0])) == HORIZON
-    assert any("registered" in m for m in store.messages)
+    task = store.progress.tasks[0]
+    assert task.description == "logging to MLflow" and task.completed == task.total == 4
 
 
-def test_second_run_without_plot_series_plots_the_biggest_seller(store: Store) -> None:
-    assert store.second.charts["forecast"].name == "forecast_FR01_100001.png"
+def test_unforecast_plot_series_falls_back_to_the_biggest_seller(store: Store) -> None:
+    assert store.second.artifacts["forecast"].name == "forecast_FR01_100001.png"
     assert store.second.run_id != store.first.run_id
 
 
@@ -186,18 +217,24 @@ def test_champion_alias_follows_the_latest_version(store: Store) -> None:
 
 
 @pytest.fixture(scope="module")
-def champion(store: Store):  # noqa: ANN201 - a PyFuncModel
+def champion(store: Store) -> PyFuncModel:
     import mlflow
 
     return mlflow.pyfunc.load_model(f"models:/{REGISTERED}@champion")
 
 
-def test_pyfunc_forecasts_equal_the_fitted_models(store: Store, champion) -> None:  # noqa: ANN001
+def test_pyfunc_forecasts_equal_the_fitted_models(store: Store, champion: PyFuncModel) -> None:
     ids = ["FR01_100002", "FR01_100001"]
     out = champion.predict(pd.DataFrame({"timeseries_id": ids}), params={"horizon": 3})
     assert list(out.columns) == [
-        "timeseries_id", "date", "model", "forecast", "forecast_lower_80", "forecast_upper_80",
-        "forecast_lower_95", "forecast_upper_95",
+        "timeseries_id",
+        "date",
+        "model",
+        "forecast",
+        "forecast_lower_80",
+        "forecast_upper_80",
+        "forecast_lower_95",
+        "forecast_upper_95",
     ]
     assert list(out["timeseries_id"]) == [ids[0]] * 3 + [ids[1]] * 3
     last = store.result.history["ds"].max()
@@ -214,15 +251,17 @@ def test_pyfunc_forecasts_equal_the_fitted_models(store: Store, champion) -> Non
         np.testing.assert_allclose(rows["forecast"], scoring["forecast"])
 
 
-def test_pyfunc_default_horizon_and_date_range(store: Store, champion) -> None:  # noqa: ANN001
+def test_pyfunc_default_horizon_and_date_range(store: Store, champion: PyFuncModel) -> None:
     default = champion.predict(pd.DataFrame({"timeseries_id": ["FR01_100001"]}))
     assert len(default) == HORIZON
     last = store.result.history["ds"].max()
-    window = pd.DataFrame({
-        "timeseries_id": ["FR01_100001", "DE01_200001"],
-        "start_date": [(last + pd.Timedelta(weeks=2)).strftime("%Y-%m-%d"), None],
-        "end_date": [(last + pd.Timedelta(weeks=4)).strftime("%Y-%m-%d"), None],
-    })
+    window = pd.DataFrame(
+        {
+            "timeseries_id": ["FR01_100001", "DE01_200001"],
+            "start_date": [(last + pd.Timedelta(weeks=2)).strftime("%Y-%m-%d"), None],
+            "end_date": [(last + pd.Timedelta(weeks=4)).strftime("%Y-%m-%d"), None],
+        }
+    )
     out = champion.predict(window, params={"horizon": 6})
     first = out[out["timeseries_id"] == "FR01_100001"]
     assert list(first["date"]) == [last + pd.Timedelta(weeks=k) for k in (2, 3, 4)]
@@ -230,14 +269,14 @@ def test_pyfunc_default_horizon_and_date_range(store: Store, champion) -> None: 
     assert (out["forecast"] >= 0).all()
 
 
-def test_pyfunc_rejects_unknown_series_and_bad_horizon(champion) -> None:  # noqa: ANN001
+def test_pyfunc_rejects_unknown_series_and_bad_horizon(champion: PyFuncModel) -> None:
     with pytest.raises(ValueError, match="unknown timeseries_id: XX99_000000"):
         champion.predict(pd.DataFrame({"timeseries_id": ["FR01_100001", "XX99_000000"]}))
     with pytest.raises(ValueError, match="horizon must be between 1"):
         champion.predict(pd.DataFrame({"timeseries_id": ["FR01_100001"]}), params={"horizon": 0})
 
 
-def test_pyfunc_loads_in_a_fresh_interpreter(store: Store, champion) -> None:  # noqa: ANN001
+def test_pyfunc_loads_in_a_fresh_interpreter(store: Store, champion: PyFuncModel) -> None:
     code = (
         "import json, sys, mlflow, pandas as pd\n"
         f"m = mlflow.pyfunc.load_model('models:/{REGISTERED}@champion')\n"
@@ -246,8 +285,13 @@ def test_pyfunc_loads_in_a_fresh_interpreter(store: Store, champion) -> None:  #
     )
     env = {**os.environ, "MLFLOW_TRACKING_URI": store.uri}
     done = subprocess.run(
-        [sys.executable, "-c", code], env=env, cwd=store.root, capture_output=True, text=True,
-        timeout=120, check=False,
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=store.root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     rows = json.loads(done.stdout.strip().splitlines()[-1])
@@ -260,7 +304,8 @@ def test_load_champion_uses_settings_and_explains_a_missing_model(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store.uri)
-    assert len(load_champion(REGISTERED).predict(pd.DataFrame({"timeseries_id": ["FR01_100002"]}))) == 3
+    request = pd.DataFrame({"timeseries_id": ["FR01_100002"]})
+    assert len(load_champion(REGISTERED).predict(request)) == 3
     with pytest.raises(SalesgenieError, match="no model 'prd_sales.gold.nothing'"):
         load_champion("prd_sales.gold.nothing")
 
@@ -270,10 +315,8 @@ def test_conformal_bands_stop_at_their_calibrated_horizon() -> None:
 
     y = np.arange(30, dtype=float) % 5 + 10
     fitted = build_model("StatsForecastBaselineWindowAverage", SEASON, HORIZON).fit(y)
-    wrapper = StatsForecastModelWrapper(
-        {"A": SeriesModel("StatsForecastBaselineWindowAverage", fitted, pd.Timestamp("2024-07-22"))},
-        horizon=HORIZON,
-    )
+    entry = SeriesModel("StatsForecastBaselineWindowAverage", fitted, pd.Timestamp("2024-07-22"))
+    wrapper = StatsForecastModelWrapper({"A": entry}, horizon=HORIZON)
     out = wrapper.predict(None, pd.DataFrame({"timeseries_id": ["A"]}), {"horizon": 5})
     assert out["forecast"].notna().all()
     assert out["forecast_upper_95"].notna().tolist() == [True, True, True, False, False]
@@ -283,15 +326,18 @@ def test_conformal_bands_stop_at_their_calibrated_horizon() -> None:
 def test_charts_are_real_pngs(store: Store, tmp_path: Path) -> None:
     result = store.result
     histogram = charts.wow_variation_histogram(result.history, tmp_path / "h.png")
-    plot = charts.forecast_plot(result.history, result.scoring, result.evaluation, "DE01_200001",
-                                tmp_path / "sub" / "f.png")
-    for path in (histogram, plot, *store.first.charts.values()):
+    plot = charts.forecast_plot(
+        result.history, result.scoring, result.evaluation, "DE01_200001", tmp_path / "sub" / "f.png"
+    )
+    for path in (histogram, plot, *store.first.artifacts.values()):
         data = path.read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000, path
     changes = charts.week_over_week_variation(result.history)
     assert np.isfinite(changes).all() and changes.between(-100, 200).all()
     with pytest.raises(ValueError, match="no forecast"):
-        charts.forecast_plot(result.history, result.scoring, result.evaluation, "nope", tmp_path / "x.png")
+        charts.forecast_plot(
+            result.history, result.scoring, result.evaluation, "nope", tmp_path / "x.png"
+        )
 
 
 def test_monte_carlo_band_brackets_the_forecast() -> None:
@@ -302,7 +348,37 @@ def test_monte_carlo_band_brackets_the_forecast() -> None:
     assert high[2] == pytest.approx(130) and low[3] == pytest.approx(70)  # step 4 reuses step 3
 
 
-def test_logging_needs_fitted_series(store: Store) -> None:
-    empty = replace(store.result, fitted_models={})
-    with pytest.raises(SalesgenieError, match="fitted no series"):
-        log_training_run(empty)
+def test_distributed_run_is_logged_without_a_model(store: Store) -> None:
+    """Spark training brings no fitted models back: the run is logged, nothing registered."""
+    import mlflow
+
+    info = log_training_run(replace(store.result, fitted_models={}))
+    assert (info.model_name, info.model_version, info.model_uri) == (None, None, None)
+    client = mlflow.MlflowClient(store.uri)
+    assert "no fitted models" in client.get_run(info.run_id).data.tags["salesgenie.model"]
+    assert str(client.get_model_version_by_alias(REGISTERED, "champion").version) == "2"
+
+
+def test_mlflow_failures_are_one_line_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "nosuchscheme://x")
+    with pytest.raises(SalesgenieError, match="MLflow logging failed"):
+        log_training_run(build_result())
+
+
+def test_scoring_server_answers_forecasts_and_400s(champion: PyFuncModel) -> None:
+    """What `mlflow models serve` runs: JSON records and params in, a clear 400 on bad input."""
+    pytest.importorskip("httpx")
+    from fastapi.testclient import TestClient
+    from mlflow.pyfunc import scoring_server
+
+    client = TestClient(scoring_server.init(champion))
+    ok = client.post(
+        "/invocations",
+        json={"dataframe_records": [{"timeseries_id": "FR01_100002"}], "params": {"horizon": 2}},
+    )
+    assert ok.status_code == 200, ok.text
+    rows = ok.json()["predictions"]
+    assert [row["date"][:10] for row in rows] == ["2025-02-24", "2025-03-03"]
+    bad = client.post("/invocations", json={"dataframe_records": [{"timeseries_id": "NOPE"}]})
+    assert bad.status_code == 400
+    assert "unknown timeseries_id: NOPE" in bad.json()["message"]

@@ -9,13 +9,16 @@ import pytest
 from pipeline.train import TrainParams, train, weekly_history
 
 WEEKS = pd.date_range("2024-01-01", "2025-08-25", freq="W-MON")  # the demo's 87 weeks
-FAST = ("StatsForecastBaselineNaive", "StatsForecastBaselineSeasonalNaive",
-        "StatsForecastBaselineWindowAverage")
+FAST = (
+    "StatsForecastBaselineNaive",
+    "StatsForecastBaselineSeasonalNaive",
+    "StatsForecastBaselineWindowAverage",
+)
 
 
 def _series(uid: str, values) -> pd.DataFrame:
     values = np.asarray(values, dtype=float)
-    return pd.DataFrame({"unique_id": uid, "ds": WEEKS[-len(values):], "y": values})
+    return pd.DataFrame({"unique_id": uid, "ds": WEEKS[-len(values) :], "y": values})
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +48,11 @@ def test_weekly_history_uses_mondays_and_fills_gaps():
     weekly = weekly_history(daily, TrainParams(end_date=date(2024, 2, 5)))
     assert weekly["ds"].dt.dayofweek.eq(0).all()
     assert weekly["ds"].dt.strftime("%Y-%m-%d").tolist() == [
-        "2024-01-01", "2024-01-08", "2024-01-15", "2024-01-22", "2024-01-29",
+        "2024-01-01",
+        "2024-01-08",
+        "2024-01-15",
+        "2024-01-22",
+        "2024-01-29",
     ]
     assert weekly["y"].tolist() == [5.0, 0.0, 0.0, 4.0, 0.0]
 
@@ -56,13 +63,15 @@ def test_backtest_windows_are_the_last_ten_three_week_windows(trained):
         & (trained.evaluation.model == "StatsForecastBaselineNaive")
     ].sort_values("backtest_window_start_date")
     starts = pd.to_datetime(rows["backtest_window_start_date"]).dt.strftime("%Y-%m-%d").tolist()
-    assert starts == [d.strftime("%Y-%m-%d") for d in pd.date_range("2025-06-09", periods=10, freq="W-MON")]
+    assert starts == [
+        d.strftime("%Y-%m-%d") for d in pd.date_range("2025-06-09", periods=10, freq="W-MON")
+    ]
     history = trained.history.set_index(["unique_id", "ds"])["y"]
-    for start, actual in zip(rows["backtest_window_start_date"], rows["actual"]):
+    for start, actual in zip(rows["backtest_window_start_date"], rows["actual"], strict=True):
         weeks = pd.date_range(start, periods=3, freq="W-MON")
         assert list(actual) == pytest.approx([history[("FR01_NOISY", w)] for w in weeks])
     # Naive's forecast in every window is the last actual before the window.
-    for start, forecast in zip(rows["backtest_window_start_date"], rows["forecast"]):
+    for start, forecast in zip(rows["backtest_window_start_date"], rows["forecast"], strict=True):
         last = history[("FR01_NOISY", pd.Timestamp(start) - pd.Timedelta(weeks=1))]
         assert list(forecast) == pytest.approx([last] * 3)
 
@@ -86,7 +95,9 @@ def test_short_series_are_handled_and_reported(trained):
     assert trained.best_models["FR01_LAUNCH"] == "StatsForecastBaselineNaive"
     launch = trained.scoring[trained.scoring.timeseries_id == "FR01_LAUNCH"]
     assert launch["forecast"].tolist() == [5.0, 5.0, 5.0]
-    medium_models = set(trained.evaluation.loc[trained.evaluation.timeseries_id == "FR01_MEDIUM", "model"])
+    medium_models = set(
+        trained.evaluation.loc[trained.evaluation.timeseries_id == "FR01_MEDIUM", "model"]
+    )
     assert medium_models == {"StatsForecastBaselineNaive"}  # 14 weeks: too short for the others
     assert any("too short to backtest" in note for note in trained.notes)
     assert any("SeasonalNaive: skipped for 2 series" in note for note in trained.notes)
@@ -96,7 +107,9 @@ def test_scoring_has_three_monday_weeks_with_ordered_intervals(trained):
     scoring = trained.scoring
     assert scoring.groupby("timeseries_id").size().eq(3).all()
     assert set(pd.to_datetime(scoring["date"]).dt.strftime("%Y-%m-%d")) == {
-        "2025-09-01", "2025-09-08", "2025-09-15",
+        "2025-09-01",
+        "2025-09-08",
+        "2025-09-15",
     }
     noisy = scoring[scoring.timeseries_id == "FR01_NOISY"]
     assert (noisy.forecast_lower <= noisy.forecast_lower_80).all()
