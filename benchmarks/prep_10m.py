@@ -118,8 +118,12 @@ def main() -> None:
         table.add_column(column, justify="right")
     table.add_row("fingerprints (4 tables)", f"{fingerprints:.2f}", "", "")
     table.add_row("run_prep, nothing changed", f"{no_op:.2f}", "", "")
-    table.add_row("run_prep(force=True)", f"{ours_total:.2f}", f"{summary.output_rows:,}",
-                  f"{ours_total / hand:.2f}×")
+    table.add_row(
+        "run_prep(force=True)",
+        f"{ours_total:.2f}",
+        f"{summary.output_rows:,}",
+        f"{ours_total / hand:.2f}×",
+    )
     table.add_row("  ours without fingerprints", f"{ours:.2f}", "", f"{ours / hand:.2f}×")
     table.add_row("hand-written, no rejects", f"{hand:.2f}", f"{hand_rows:,}", "1.00×")
     console.print(table)

@@ -5,6 +5,11 @@ anywhere. Weekly demand per (sales_org, material) carries a trend, yearly season
 Christmas peak, promotions, launches, delistings, stock-out weeks and noise; order lines are
 drawn from that demand, so prep and training meet the shapes real sales data has.
 
+Like a real ERP extract it carries a few bad order lines (about 0.02 %), so the demo shows prep's
+rejects: lines with no customer, with a customer, material or sales org the dimensions lack,
+returns (negative quantity) and exact duplicates. They are extra rows: the good ones, hence prep's
+gold table, are the same as if they were not there.
+
 Size: scale 1 gives about 625 k order lines from 3 000 customers over ~330 series; order lines and
 customers grow linearly with `scale` (scale 16 ≈ 10 M lines), so volumes grow with it too. The
 material catalogue and the sales orgs never change; the same (scale, seed) gives identical tables.
@@ -42,6 +47,10 @@ FIRST_MATERIAL_ID = 100_001
 FIRST_CUSTOMER_ID = 2_000_001
 FIRST_ORDER_ID = 4_500_000_001
 RECENT_LAUNCH_WEEKS = (128, 135)  # 2025-06-16 .. 2025-07-28: fewer than 12 weeks of history
+# Bad order lines of each kind per good one (at least MIN_BAD_ROWS): 25 of each at scale 1.
+BAD_ROW_RATE = 4e-5
+MIN_BAD_ROWS = 3
+UNKNOWN_SALES_ORG = "PT01"  # an org the ERP already books but dim_sales_org does not list yet
 STEPS = ("catalogue", "customers", "weekly demand", "order lines", "orders", "writing")
 
 # code, name, country, currency, relative volume, share of the customers, price level
@@ -69,6 +78,7 @@ CATEGORIES = {
     "yogurt": (170, (0.08, 0.20), (0.0, 0.1), 3.2, 1.3),
     "dessert": (40, (0.05, 0.15), (0.1, 0.3), 4.5, 0.9),
 }
+# fmt: off
 # brand, category, price factor, items "PRODUCT WEIGHT PACK COUNTRY"
 CATALOGUE: tuple[tuple[str, str, float, tuple[str, ...]], ...] = (
     ("ETORKI", "cheese", 1.45, (
@@ -194,6 +204,7 @@ CITIES = {
     "BE": ("BRUXELLES", "ANTWERPEN", "GENT", "LIEGE"),
     "DE": ("BERLIN", "HAMBURG", "MUENCHEN", "KOELN", "FRANKFURT"),
 }
+# fmt: on
 WEIGHT_RE = re.compile(r"^(?:(\d+)X)?(\d+(?:\.\d+)?)(G|KG|ML|CL|L)$")
 WEIGHT_UNIT_KG = {"G": 0.001, "KG": 1.0, "ML": 0.001, "CL": 0.01, "L": 1.0}
 
@@ -233,8 +244,8 @@ def build_sources(
         raise SalesgenieError(f"seed must be a non-negative integer, got {seed!r}")
     notify = on_step or (lambda _name: None)
     # Independent streams: the demand shapes of a seed do not move when the scale changes.
-    rng_customers, rng_series, rng_lines = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)
+    rng_customers, rng_series, rng_lines, rng_bad = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)
     )
     notify(STEPS[0])
     materials = _materials()
@@ -251,7 +262,7 @@ def build_sources(
     notify(STEPS[3])
     lines = _order_lines(rng_lines, scale, lam, promo, series, materials, customers)
     notify(STEPS[4])
-    fact = _number_orders(lines, n_customers)
+    fact = _with_bad_rows(rng_bad, _number_orders(lines, n_customers), n_customers, len(materials))
     return {
         "dim_customer": customers[list(SOURCE_TABLES["dim_customer"])],
         "dim_material": materials[list(SOURCE_TABLES["dim_material"])],
@@ -271,14 +282,16 @@ def _materials() -> pd.DataFrame:
                 raise ValueError(f"malformed catalogue item {brand} {item}")
             count, amount, unit = weights[-1].groups()
             kg = int(count or 1) * float(amount) * WEIGHT_UNIT_KG[unit]
-            rows.append({
-                "material_description": f"{brand} {item}",
-                "brand": brand,
-                "category": category,
-                "label": label,
-                "pack": int(pack[1:]),
-                "unit_price": round(CATEGORIES[category][3] * kg * price_factor, 2),
-            })
+            rows.append(
+                {
+                    "material_description": f"{brand} {item}",
+                    "brand": brand,
+                    "category": category,
+                    "label": label,
+                    "pack": int(pack[1:]),
+                    "unit_price": round(CATEGORIES[category][3] * kg * price_factor, 2),
+                }
+            )
     frame = pd.DataFrame(rows)
     frame.insert(0, "material_id", (FIRST_MATERIAL_ID + np.arange(len(frame))).astype(str))
     return frame
@@ -306,16 +319,18 @@ def _customers(rng: np.random.Generator, n: int) -> pd.DataFrame:
     chain[zcd4] = "INTRA-GROUP " + country[zcd4].astype(object)
     group[zcd4] = ZCD4_GROUP
     number = pd.Series(np.arange(1, n + 1)).map("{:05d}".format).to_numpy(dtype=object)
-    return pd.DataFrame({
-        "customer_id": (FIRST_CUSTOMER_ID + np.arange(n)).astype(str),
-        "customer_name": chain + " " + city + " " + number,
-        "customer_group": group,
-        "country": country,
-        "org_idx": org_idx,
-        "weight": rng.lognormal(0.0, 1.0, n) * pd.Series(group).map(GROUP_WEIGHT).to_numpy(),
-        # the weekday the customer usually orders on (Saturday rarely)
-        "order_day": rng.choice(6, size=n, p=[0.24, 0.22, 0.2, 0.18, 0.14, 0.02]),
-    })
+    return pd.DataFrame(
+        {
+            "customer_id": (FIRST_CUSTOMER_ID + np.arange(n)).astype(str),
+            "customer_name": chain + " " + city + " " + number,
+            "customer_group": group,
+            "country": country,
+            "org_idx": org_idx,
+            "weight": rng.lognormal(0.0, 1.0, n) * pd.Series(group).map(GROUP_WEIGHT).to_numpy(),
+            # the weekday the customer usually orders on (Saturday rarely)
+            "order_day": rng.choice(6, size=n, p=[0.24, 0.22, 0.2, 0.18, 0.14, 0.02]),
+        }
+    )
 
 
 def _series(rng: np.random.Generator, materials: pd.DataFrame) -> pd.DataFrame:
@@ -323,15 +338,17 @@ def _series(rng: np.random.Generator, materials: pd.DataFrame) -> pd.DataFrame:
     n_mat, n_org = len(materials), len(SALES_ORGS)
     flagship = int(np.flatnonzero(materials["material_description"] == FLAGSHIP)[0])
     listed = rng.random((n_mat, n_org)) < np.array([LISTING[x] for x in materials["label"]])
-    home = np.array([next(i for i, o in enumerate(SALES_ORGS) if o[2] == x)
-                     for x in materials["label"]])
+    home = np.array(
+        [next(i for i, o in enumerate(SALES_ORGS) if o[2] == x) for x in materials["label"]]
+    )
     listed[np.arange(n_mat), home] |= ~listed.any(axis=1)
 
     # Material launches (a few in June-July 2025, so their series are short) and delistings.
     start = np.zeros(n_mat, dtype=int)
     end = np.full(n_mat, N_WEEKS)
-    candidates = rng.permutation(np.setdiff1d(np.flatnonzero(materials["label"] == "FR"),
-                                              [flagship]))
+    candidates = rng.permutation(
+        np.setdiff1d(np.flatnonzero(materials["label"] == "FR"), [flagship])
+    )
     recent, older, delisted = candidates[:4], candidates[4:16], candidates[16:24]
     start[recent] = rng.integers(*RECENT_LAUNCH_WEEKS, size=len(recent))
     start[older] = rng.integers(4, 120, size=len(older))
@@ -408,8 +425,17 @@ def _weekly_demand(
     sigma = np.where(flagship, 0.08, rng.uniform(0.05, 0.25, n))
     noise = rng.lognormal(0.0, sigma[:, None], (n, N_WEEKS))
 
-    shape = (trend * season * (1 + uplift[:, None] * christmas) * holidays * summer_dip
-             * promo_effect * ramp_up * ramp_down * noise)
+    shape = (
+        trend
+        * season
+        * (1 + uplift[:, None] * christmas)
+        * holidays
+        * summer_dip
+        * promo_effect
+        * ramp_up
+        * ramp_down
+        * noise
+    )
     shape[~active | stock_out] = 0.0
     lam = base[:, None] * shape
     lam *= LINES_PER_SCALE / lam.sum()
@@ -450,12 +476,14 @@ def _order_lines(
     day = week * 7 + np.where(rng.random(n) < 0.9, usual_day, rng.integers(0, 7, size=n))
 
     # List price x org price level x 4 %/year inflation, minus promotion and affiliate discounts.
-    price = (materials["unit_price"].to_numpy()[mat]
-             * np.array([o[6] for o in SALES_ORGS])[org]
-             * 1.04 ** (week / 52.18)
-             * np.where(promo.ravel()[cell], 1 - series["discount"].to_numpy()[s], 1.0)
-             * np.where(customers["customer_group"].to_numpy()[customer] == ZCD4_GROUP, 0.85, 1)
-             * rng.lognormal(0.0, 0.03, n))
+    price = (
+        materials["unit_price"].to_numpy()[mat]
+        * np.array([o[6] for o in SALES_ORGS])[org]
+        * 1.04 ** (week / 52.18)
+        * np.where(promo.ravel()[cell], 1 - series["discount"].to_numpy()[s], 1.0)
+        * np.where(customers["customer_group"].to_numpy()[customer] == ZCD4_GROUP, 0.85, 1)
+        * rng.lognormal(0.0, 0.03, n)
+    )
     return {
         "day": day,
         "customer": customer,
@@ -466,10 +494,11 @@ def _order_lines(
     }
 
 
-def _number_orders(lines: dict[str, np.ndarray], n_customers: int) -> pd.DataFrame:
+def _number_orders(lines: dict[str, np.ndarray], n_customers: int) -> dict[str, np.ndarray]:
     """Group lines into one order per customer and day, numbered in date order.
 
     Ids stay integers here (10 M strings would cost gigabytes); the write casts them to VARCHAR.
+    sales_org holds the index of the org in SALES_ORGS.
     """
     key = lines["day"] * n_customers + lines["customer"]
     order = np.argsort(key, kind="stable")
@@ -479,15 +508,60 @@ def _number_orders(lines: dict[str, np.ndarray], n_customers: int) -> pd.DataFra
     np.not_equal(key[1:], key[:-1], out=new_order[1:])
     order_no = np.cumsum(new_order) - 1
     first_line = np.flatnonzero(new_order)
-    return pd.DataFrame({
+    return {
         "order_id": FIRST_ORDER_ID + order_no,
         "order_line": (np.arange(len(key)) - first_line[order_no] + 1).astype(np.int32),
         "order_date": START + lines["day"][order].astype("timedelta64[D]"),
         "customer_id": FIRST_CUSTOMER_ID + lines["customer"][order],
         "material_id": FIRST_MATERIAL_ID + lines["mat"][order],
-        "sales_org": pd.Categorical.from_codes(
-            lines["org"][order], categories=[o[0] for o in SALES_ORGS]
-        ),
+        "sales_org": lines["org"][order],
         "quantity": lines["quantity"][order],
         "net_value": lines["net_value"][order],
-    }, copy=False)  # no consolidation copy: the arrays are fresh
+    }
+
+
+def _with_bad_rows(
+    rng: np.random.Generator, fact: dict[str, np.ndarray], n_customers: int, n_materials: int
+) -> pd.DataFrame:
+    """The fact frame: the good lines of `fact` (its arrays are replaced) plus a few bad ones.
+
+    Five kinds are an extra last line of a distinct order, copied from the order's last line and
+    then broken: no customer, an unknown customer, material or sales org, or a return (negative
+    quantity and value). The sixth kind is an exact copy of a line. Each bad row sits right after
+    the line it copies, as it would in an extract; no good row changes.
+    """
+    n = len(fact["order_id"])
+    k = max(MIN_BAD_ROWS, round(BAD_ROW_RATE * n))
+    order_id = fact["order_id"]
+    last_lines = np.flatnonzero(np.append(order_id[1:] != order_id[:-1], True))
+    source = np.concatenate(
+        [
+            rng.choice(last_lines, size=5 * k, replace=False),
+            rng.choice(n, size=k, replace=False),
+        ]
+    )
+    bad = {name: column[source] for name, column in fact.items()}
+    bad["order_line"][: 5 * k] += 1
+    no_customer = np.zeros(len(source), dtype=bool)
+    no_customer[:k] = True
+    bad["customer_id"][k : 2 * k] = FIRST_CUSTOMER_ID + n_customers + rng.integers(100, size=k)
+    bad["material_id"][2 * k : 3 * k] = FIRST_MATERIAL_ID + n_materials + rng.integers(20, size=k)
+    bad["sales_org"][3 * k : 4 * k] = len(SALES_ORGS)  # UNKNOWN_SALES_ORG
+    for name in ("quantity", "net_value"):
+        bad[name][4 * k : 5 * k] *= -1
+
+    after = source + 1
+    for name in fact:  # one column at a time: the old array is freed before the next is built
+        fact[name] = np.insert(fact[name], after, bad[name])
+    return pd.DataFrame(
+        {
+            **fact,
+            "customer_id": pd.arrays.IntegerArray(
+                fact["customer_id"], np.insert(np.zeros(n, dtype=bool), after, no_customer)
+            ),
+            "sales_org": pd.Categorical.from_codes(
+                fact["sales_org"], categories=[*(o[0] for o in SALES_ORGS), UNKNOWN_SALES_ORG]
+            ),
+        },
+        copy=False,
+    )  # no consolidation copy: the arrays are fresh

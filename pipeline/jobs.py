@@ -78,7 +78,9 @@ def train_job(params: TrainParams, progress: Any = None) -> TrainSummary:
             {
                 "sales_weekly_evaluation_output": evaluation,
                 "sales_weekly_scoring_output": scoring,
-                "sales_weekly_training_runs": pd.concat([previous_runs, run_row]),
+                "sales_weekly_training_runs": (
+                    pd.concat([previous_runs, run_row]) if len(previous_runs) else run_row
+                ),
             },
             GOLD_TABLES,
         )

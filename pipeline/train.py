@@ -57,7 +57,7 @@ CHUNKS_PER_MODEL = 8  # progress granularity; each chunk still runs on every cor
 
 
 def train(history: Any, params: TrainParams, progress: Any = None) -> TrainResult:
-    """Backtest each model on each series, select by mean SMAPE, forecast with the selection.
+    """Backtest each model on each series, select by mean SMAPE, refit the selection, forecast.
 
     `history` (unique_id, ds, y; weekly, gaps filled) is a pandas DataFrame, or a Spark
     DataFrame to run statsforecast's distributed backend; Spark runs return no fitted model
@@ -66,12 +66,49 @@ def train(history: Any, params: TrainParams, progress: Any = None) -> TrainResul
     check_models(list(params.models))
     distributed = not isinstance(history, pd.DataFrame)
     lengths = _series_lengths(history, distributed)
-    backtest_span = params.horizon + params.backtest_windows - 1
     notes: list[str] = []
-    windows: list[pd.DataFrame] = []
-    forecasts: list[pd.DataFrame] = []
-    fitted: dict[tuple[str, str], Any] = {}
-    task = _ProgressTask(progress, "training", total=len(params.models) * 2 * CHUNKS_PER_MODEL)
+    evaluation = _evaluation_rows(_backtest_all(history, lengths, params, progress, notes))
+    series_smape = (
+        evaluation.groupby(["timeseries_id", "model"], sort=False)["metric_value"]
+        .mean()
+        .dropna()
+        .reset_index()
+    )
+    best_models = _select_best(series_smape, list(params.models))
+    short = lengths.index.difference(list(best_models)).tolist()
+    if short:
+        notes.append(
+            f"{len(short)} series too short to backtest ({lengths[short].min()}–"
+            f"{lengths[short].max()} weeks): forecast by {FALLBACK_MODEL} without selection"
+        )
+        best_models.update({uid: FALLBACK_MODEL for uid in short})
+
+    scoring, fitted = _forecast_selected(history, best_models, params, progress)
+    if not distributed:
+        evaluation["model_pickle"] = _model_pickles(evaluation, fitted, params)
+    chosen = pd.DataFrame(list(best_models.items()), columns=["timeseries_id", "model"])
+    best_smape = series_smape.merge(chosen, on=["timeseries_id", "model"])["metric_value"]
+    return TrainResult(
+        params=params,
+        history=history.toPandas() if distributed else history,
+        evaluation=evaluation,
+        scoring=scoring,
+        best_models=best_models,
+        fitted_models=fitted,
+        model_mean_smape=evaluation.groupby("model")["metric_value"].mean().to_dict(),
+        best_smape=float(best_smape.mean()) if len(best_smape) else float("nan"),
+        notes=notes,
+    )
+
+
+def _backtest_all(
+    history: Any, lengths: pd.Series, params: TrainParams, progress: Any, notes: list[str]
+) -> pd.DataFrame:
+    """Every model on every series long enough for it: one row per backtest forecast week."""
+    distributed = not isinstance(history, pd.DataFrame)
+    backtest_span = params.horizon + params.backtest_windows - 1
+    task = _ProgressTask(progress, "backtesting", total=len(params.models) * CHUNKS_PER_MODEL)
+    windows = []
     for name in params.models:
         needed = min_history(name, params.season_length, params.horizon) + backtest_span
         eligible = lengths.index[lengths >= needed].tolist()
@@ -80,57 +117,32 @@ def train(history: Any, params: TrainParams, progress: Any = None) -> TrainResul
                 f"{name}: skipped for {len(lengths) - len(eligible)} series shorter than "
                 f"{needed} weeks"
             )
-        for chunk in _chunks(eligible, CHUNKS_PER_MODEL):
-            frame = _subset(history, chunk, distributed)
-            windows.append(_backtest(frame, name, params, distributed))
+        chunks = _chunks(eligible, CHUNKS_PER_MODEL)
+        for chunk in chunks:
+            windows.append(_backtest(_subset(history, chunk, distributed), name, params))
             task.advance()
-            forecast, models = _fit_forecast(frame, name, params, distributed)
-            forecasts.append(forecast)
-            fitted.update({(uid, name): model for uid, model in models.items()})
-            task.advance()
-        task.advance(2 * (CHUNKS_PER_MODEL - len(_chunks(eligible, CHUNKS_PER_MODEL))))
-    task.done()
+        task.advance(CHUNKS_PER_MODEL - len(chunks))
+    return pd.concat(windows, ignore_index=True)
 
-    evaluation = _evaluation_rows(pd.concat(windows, ignore_index=True), fitted)
-    series_smape = (
-        evaluation.groupby(["timeseries_id", "model"], sort=False)["metric_value"]
-        .mean()
-        .dropna()
-        .reset_index()
-    )
-    best_models = _select_best(series_smape, list(params.models))
-    all_forecasts = pd.concat(forecasts, ignore_index=True)
 
-    short = lengths.index.difference(list(best_models)).tolist()
-    if short:
-        notes.append(
-            f"{len(short)} series too short to backtest ({lengths[short].min()}–"
-            f"{lengths[short].max()} weeks): forecast by {FALLBACK_MODEL} without selection"
-        )
-        forecast, models = _fit_forecast(
-            _subset(history, short, distributed), FALLBACK_MODEL, params, distributed
-        )
-        all_forecasts = pd.concat([all_forecasts, forecast], ignore_index=True)
-        fitted.update({(uid, FALLBACK_MODEL): model for uid, model in models.items()})
-        best_models.update({uid: FALLBACK_MODEL for uid in short})
-
-    chosen = pd.DataFrame(list(best_models.items()), columns=["timeseries_id", "model"])
-    scoring = all_forecasts.merge(chosen, on=["timeseries_id", "model"])
-    scoring = scoring.sort_values(["timeseries_id", "date"], ignore_index=True)
-    best_smape = series_smape.merge(chosen, on=["timeseries_id", "model"])["metric_value"]
-    return TrainResult(
-        params=params,
-        history=history if not distributed else history.toPandas(),
-        evaluation=evaluation,
-        scoring=scoring,
-        best_models=best_models,
-        fitted_models={
-            uid: fitted[(uid, m)] for uid, m in best_models.items() if (uid, m) in fitted
-        },
-        model_mean_smape=evaluation.groupby("model")["metric_value"].mean().to_dict(),
-        best_smape=float(best_smape.mean()) if len(best_smape) else float("nan"),
-        notes=notes,
-    )
+def _forecast_selected(
+    history: Any, best_models: dict[str, str], params: TrainParams, progress: Any
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Refit each series' selected model on its whole history and forecast the horizon."""
+    distributed = not isinstance(history, pd.DataFrame)
+    by_model: dict[str, list[str]] = {}
+    for uid, name in sorted(best_models.items()):
+        by_model.setdefault(name, []).append(uid)
+    jobs = [(name, chunk) for name, ids in by_model.items() for chunk in _chunks(ids, 4)]
+    task = _ProgressTask(progress, "forecasting", total=len(jobs))
+    forecasts, fitted = [], {}
+    for name, chunk in jobs:
+        forecast, models = _fit_forecast(_subset(history, chunk, distributed), name, params)
+        forecasts.append(forecast)
+        fitted.update(models)
+        task.advance()
+    scoring = pd.concat(forecasts, ignore_index=True)
+    return scoring.sort_values(["timeseries_id", "date"], ignore_index=True), fitted
 
 
 def weekly_history(daily: pd.DataFrame, params: TrainParams) -> pd.DataFrame:
@@ -200,7 +212,7 @@ def _refit(name: str, params: TrainParams) -> bool:
     return not hasattr(build_model(name, params.season_length, params.horizon), "forward")
 
 
-def _backtest(frame: Any, name: str, params: TrainParams, distributed: bool) -> pd.DataFrame:
+def _backtest(frame: Any, name: str, params: TrainParams) -> pd.DataFrame:
     """statsforecast's cross_validation(h, n_windows, step_size=1): one row per forecast week."""
     cv = _statsforecast(name, params).cross_validation(
         df=frame,
@@ -209,7 +221,7 @@ def _backtest(frame: Any, name: str, params: TrainParams, distributed: bool) -> 
         step_size=1,
         refit=_refit(name, params),
     )
-    if distributed:
+    if not isinstance(cv, pd.DataFrame):
         cv = cv.toPandas()
     cv = cv.rename(columns={name: "forecast", "y": "actual", "unique_id": "timeseries_id"})
     cv["model"] = name
@@ -220,12 +232,12 @@ def _backtest(frame: Any, name: str, params: TrainParams, distributed: bool) -> 
 
 
 def _fit_forecast(
-    frame: Any, name: str, params: TrainParams, distributed: bool
+    frame: Any, name: str, params: TrainParams
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Fit on the whole history and forecast the horizon with 80% and 95% intervals."""
     sf = _statsforecast(name, params)
     level = list(LEVELS)
-    if distributed:
+    if not isinstance(frame, pd.DataFrame):
         forecast = sf.forecast(df=frame, h=params.horizon, level=level).toPandas()
         models: dict[str, Any] = {}
     else:
@@ -248,10 +260,8 @@ def _fit_forecast(
     return out, models
 
 
-def _evaluation_rows(cv: pd.DataFrame, fitted: dict[tuple[str, str], Any]) -> pd.DataFrame:
-    """One row per (series, model, window): SMAPE, forecast and actual arrays, pickled model."""
-    import cloudpickle
-
+def _evaluation_rows(cv: pd.DataFrame) -> pd.DataFrame:
+    """One row per (series, model, window): SMAPE, forecast and actual arrays."""
     cv = cv.assign(
         forecast=cv["forecast"].clip(lower=0),
         actual=cv["actual"].clip(lower=0),
@@ -264,26 +274,47 @@ def _evaluation_rows(cv: pd.DataFrame, fitted: dict[tuple[str, str], Any]) -> pd
         forecast=("forecast", list),
         actual=("actual", list),
     ).reset_index()
-    pickles = {key: zlib.compress(cloudpickle.dumps(model)) for key, model in fitted.items()}
-    rows["model_pickle"] = [
-        pickles.get((uid, model))
-        for uid, model in zip(rows["timeseries_id"], rows["model"], strict=True)
-    ]
     rows["metric_name"] = "smape"
     rows["metric_value"] = rows["metric_value"].where(
         rows["forecast"].map(lambda f: not np.isnan(f).any())
     )
-    return rows[
-        [
-            "timeseries_id",
-            "model",
-            "backtest_window_start_date",
-            "metric_name",
-            "metric_value",
-            "forecast",
-            "actual",
-            "model_pickle",
-        ]
+    rows["model_pickle"] = None
+    return rows[list(EVALUATION_COLUMNS)]
+
+
+EVALUATION_COLUMNS = (
+    "timeseries_id",
+    "model",
+    "backtest_window_start_date",
+    "metric_name",
+    "metric_value",
+    "forecast",
+    "actual",
+    "model_pickle",
+)
+
+
+def _model_pickles(
+    evaluation: pd.DataFrame, fitted: dict[str, Any], params: TrainParams
+) -> list[bytes]:
+    """The selected model fitted on the whole history; other models as configured (unfitted).
+
+    Refitting every model on the whole history would double the training time for objects
+    nobody forecasts with; a configured model still reproduces its backtest with `forecast`.
+    """
+    import cloudpickle
+
+    def dump(model: Any) -> bytes:
+        return zlib.compress(cloudpickle.dumps(model))
+
+    selected = {uid: dump(model) for uid, model in fitted.items()}
+    configured = {
+        name: dump(build_model(name, params.season_length, params.horizon))
+        for name in evaluation["model"].unique()
+    }
+    return [
+        selected[uid] if uid in selected and fitted[uid].alias == name else configured[name]
+        for uid, name in zip(evaluation["timeseries_id"], evaluation["model"], strict=True)
     ]
 
 

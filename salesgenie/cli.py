@@ -291,7 +291,7 @@ def demo(
     table.add_row("warehouse (DuckDB)", str(settings.warehouse_path().resolve()))
     table.add_row("MLflow store", settings.mlflow_tracking_uri())
     for name, path in summary.tracking.artifacts.items():
-        table.add_row(f"chart: {name}", str(path))
+        table.add_row(f"chart: {name}", str(Path(path).resolve()))
     table.add_row(
         "open the runs", f"mlflow ui --backend-store-uri {settings.mlflow_tracking_uri()}"
     )

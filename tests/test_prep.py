@@ -138,8 +138,10 @@ def test_second_run_is_a_no_op(con):
 
 def test_rerun_after_a_change(con):
     run_prep(con)
-    con.execute(f"INSERT INTO {SILVER}.fact_sales_orders VALUES "
-                "('O10', 1, DATE '2024-01-02', 'C1', 'M2', 'ES01', 2.0, 20.0)")
+    con.execute(
+        f"INSERT INTO {SILVER}.fact_sales_orders VALUES "
+        "('O10', 1, DATE '2024-01-02', 'C1', 'M2', 'ES01', 2.0, 20.0)"
+    )
     summary = run_prep(con)
     assert not summary.skipped
     assert summary.changed_tables == ["fact_sales_orders"]
@@ -150,6 +152,13 @@ def test_rerun_after_a_change(con):
     assert summary.changed_tables == ["dim_material"]
     assert "changed: dim_material" in summary.describe()
     assert con.execute(ORDERED).fetchall()[1][4] == "PRESIDENT FR"
+    assert run_prep(con).skipped
+
+
+def test_new_prep_logic_reruns_once(con, monkeypatch):
+    run_prep(con)
+    monkeypatch.setattr("pipeline.prep._logic", lambda: "a newer prep SQL")
+    assert sorted(run_prep(con).changed_tables) == sorted(SOURCE_TABLES)
     assert run_prep(con).skipped
 
 
@@ -170,15 +179,19 @@ def test_progress_is_reported(con):
 
 def test_missing_table(con):
     con.execute(f"DROP TABLE {SILVER}.dim_customer")
-    with pytest.raises(SalesgenieError, match=r"^missing table prd_sales\.silver\.dim_customer: "
-                       r"run salesgenie pipeline generate or pipeline load$"):
+    with pytest.raises(
+        SalesgenieError,
+        match=r"^missing table prd_sales\.silver\.dim_customer: "
+        r"run salesgenie pipeline generate or pipeline load$",
+    ):
         run_prep(con)
 
 
 def test_missing_column(con):
     con.execute(f"ALTER TABLE {SILVER}.fact_sales_orders DROP COLUMN quantity")
-    with pytest.raises(SalesgenieError,
-                       match=r"^missing column prd_sales\.silver\.fact_sales_orders\.quantity: "):
+    with pytest.raises(
+        SalesgenieError, match=r"^missing column prd_sales\.silver\.fact_sales_orders\.quantity: "
+    ):
         run_prep(con)
 
 
@@ -198,8 +211,10 @@ def test_failed_run_keeps_previous_outputs_and_fingerprints(con):
     run_prep(con)
     before = con.execute(ORDERED).fetchall()
     con.execute(f"ALTER TABLE {SILVER}.fact_sales_orders ALTER quantity TYPE VARCHAR")
-    con.execute(f"INSERT INTO {SILVER}.fact_sales_orders VALUES "
-                "('O11', 1, DATE '2024-01-02', 'C1', 'M2', 'ES01', 'lots', 20.0)")
+    con.execute(
+        f"INSERT INTO {SILVER}.fact_sales_orders VALUES "
+        "('O11', 1, DATE '2024-01-02', 'C1', 'M2', 'ES01', 'lots', 20.0)"
+    )
     with pytest.raises(SalesgenieError, match=r"^prep failed, previous outputs kept: "):
         run_prep(con)
     assert con.execute(ORDERED).fetchall() == before

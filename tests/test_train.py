@@ -126,6 +126,13 @@ def test_selected_models_come_back_fitted_and_pickled(trained):
     import cloudpickle
 
     assert set(trained.fitted_models) == set(trained.best_models)
-    row = trained.evaluation[trained.evaluation.timeseries_id == "FR01_SEASONAL"].iloc[0]
-    model = cloudpickle.loads(zlib.decompress(row["model_pickle"]))
-    assert model.predict(h=3)["mean"].shape == (3,)
+    rows = trained.evaluation[trained.evaluation.timeseries_id == "FR01_SEASONAL"]
+    models = {
+        name: cloudpickle.loads(zlib.decompress(blob))
+        for name, blob in zip(rows["model"], rows["model_pickle"], strict=True)
+    }
+    selected = models.pop("StatsForecastBaselineSeasonalNaive")  # fitted on the whole history
+    assert selected.predict(h=4)["mean"].tolist() == [10.0, 1.0, 10.0, 1.0]  # week 88 on
+    y = np.tile([1.0, 10.0, 1.0, 10.0], 5)
+    for model in models.values():  # the others as configured: they forecast from any history
+        assert model.forecast(y=y, h=3)["mean"].shape == (3,)

@@ -58,8 +58,12 @@ def test_change_between_polls_triggers_once(tmp_path):
             with open_warehouse(path) as con:
                 con.execute(NEW_LINE)
 
-    watch(lambda: summaries.append(prep(path)), interval=0.01, max_polls=5,
-          open_connection=opener(path, mutate))
+    watch(
+        lambda: summaries.append(prep(path)),
+        interval=0.01,
+        max_polls=5,
+        open_connection=opener(path, mutate),
+    )
 
     assert len(summaries) == 1
     assert summaries[0].changed_tables == ["fact_sales_orders"]
@@ -70,8 +74,12 @@ def test_sources_never_prepped_trigger_at_first_poll(tmp_path):
     path = tmp_path / "w.duckdb"
     write_sources(path)
     calls = []
-    watch(lambda: calls.append(prep(path)), interval=0.01, max_polls=3,
-          open_connection=opener(path, lambda poll: None))
+    watch(
+        lambda: calls.append(prep(path)),
+        interval=0.01,
+        max_polls=3,
+        open_connection=opener(path, lambda poll: None),
+    )
     assert [summary.skipped for summary in calls] == [False]
 
 
@@ -83,8 +91,13 @@ def test_missing_sources_are_reported_then_picked_up(tmp_path):
         if poll == 3:
             write_sources(path)
 
-    watch(lambda: calls.append(1), interval=0.01, max_polls=4,
-          open_connection=opener(path, create_at_third_poll), on_error=errors.append)
+    watch(
+        lambda: calls.append(1),
+        interval=0.01,
+        max_polls=4,
+        open_connection=opener(path, create_at_third_poll),
+        on_error=errors.append,
+    )
     assert [str(error) for error in errors] == [
         "missing table prd_sales.silver.dim_customer: "
         "run salesgenie pipeline generate or pipeline load"
@@ -98,8 +111,13 @@ def test_failing_callback_is_reported_once_and_watching_goes_on(tmp_path):
     with open_warehouse(path) as con:
         con.execute("DELETE FROM silver.fact_sales_orders")
     errors = []
-    watch(lambda: prep(path), interval=0.01, max_polls=3,
-          open_connection=opener(path, lambda poll: None), on_error=errors.append)
+    watch(
+        lambda: prep(path),
+        interval=0.01,
+        max_polls=3,
+        open_connection=opener(path, lambda poll: None),
+        on_error=errors.append,
+    )
     assert [str(error) for error in errors] == [
         "prd_sales.silver.fact_sales_orders is empty: nothing to prep "
         "(run salesgenie pipeline generate or pipeline load)"

@@ -60,10 +60,14 @@ WITH repeated_lines AS (
     j.brand,
     j.row_reason AS reject_reason
   FROM joined AS j
-  LEFT JOIN repeated_lines AS r
-    ON j.order_id = r.order_id AND j.order_line = r.order_line
   WHERE
-    r.order_id IS NULL
+    NOT EXISTS(
+      SELECT
+        1
+      FROM repeated_lines AS r
+      WHERE
+        r.order_id = j.order_id AND r.order_line = j.order_line
+    )
   UNION ALL
   SELECT
     j.order_id,
@@ -88,8 +92,14 @@ WITH repeated_lines AS (
       END
     ) AS reject_reason
   FROM joined AS j
-  JOIN repeated_lines AS r
-    ON j.order_id = r.order_id AND j.order_line = r.order_line
+  WHERE
+    EXISTS(
+      SELECT
+        1
+      FROM repeated_lines AS r
+      WHERE
+        r.order_id = j.order_id AND r.order_line = j.order_line
+    )
 )
 SELECT
   'fact_sales_orders' AS source_table,
