@@ -532,13 +532,9 @@ def _with_bad_rows(
     """
     n = len(fact["order_id"])
     k = max(MIN_BAD_ROWS, round(BAD_ROW_RATE * n))
-    order_id = fact["order_id"]
-    last_lines = np.flatnonzero(np.append(order_id[1:] != order_id[:-1], True))
+    last_lines = np.flatnonzero(np.append(fact["order_id"][1:] != fact["order_id"][:-1], True))
     source = np.concatenate(
-        [
-            rng.choice(last_lines, size=5 * k, replace=False),
-            rng.choice(n, size=k, replace=False),
-        ]
+        [rng.choice(last_lines, size=5 * k, replace=False), rng.choice(n, size=k, replace=False)]
     )
     bad = {name: column[source] for name, column in fact.items()}
     bad["order_line"][: 5 * k] += 1

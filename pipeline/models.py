@@ -91,3 +91,27 @@ def check_models(names: list[str]) -> None:
         raise SalesgenieError(
             f"unknown model(s) {', '.join(unknown)}; available: {', '.join(AVAILABLE_MODELS)}"
         )
+
+
+class MeanCombination:
+    """Several fitted models forecasting as one: the mean of their forecasts and bounds.
+
+    Averaging interval bounds is an approximation (the members' errors are correlated, so the
+    true interval is at least as wide as this); it keeps the combination usable wherever a
+    fitted statsforecast model is (scoring, the pyfunc model).
+    """
+
+    def __init__(self, members: list[Any], alias: str) -> None:
+        self.members = members
+        self.alias = alias
+
+    def predict(self, h: int, level: list[int] | None = None) -> dict[str, Any]:
+        import numpy as np
+
+        outputs = [m.predict(h=h, level=level) if level else m.predict(h=h) for m in self.members]
+        return {key: np.mean([o[key] for o in outputs], axis=0) for key in outputs[0]}
+
+
+def combination_name(members: tuple[str, ...]) -> str:
+    """`model` column value: a single model's name, or `Combination(A+B)` for a mean of several."""
+    return members[0] if len(members) == 1 else f"Combination({'+'.join(members)})"

@@ -355,6 +355,7 @@ def _write_outputs(con: duckdb.DuckDBPyConnection, fingerprints: dict[str, Finge
             con.execute(create_table_sql(GOLD, table, GOLD_TABLES[table]))
             con.execute(insert.sql("duckdb"))
         con.execute("DROP TABLE temp.repeated_lines")
+        _require_output_rows(con, fingerprints[FACT].rows)
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {STATE_SCHEMA}")
         con.execute(create_table_sql(STATE_SCHEMA, STATE_TABLE, STATE_COLUMNS))
         con.executemany(
@@ -368,6 +369,23 @@ def _write_outputs(con: duckdb.DuckDBPyConnection, fingerprints: dict[str, Finge
             first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise SalesgenieError(f"prep failed, previous outputs kept: {first_line}") from None
         raise
+
+
+def _require_output_rows(con: duckdb.DuckDBPyConnection, fact_rows: int) -> None:
+    """Refuse an empty gold table: training would only say "no sales" and blame the dates.
+
+    The error says what became of the fact rows; the rolled-back transaction keeps what was there.
+    """
+    rows, rejects = _output_counts(con)
+    if rows:
+        return
+    rejected = sum(rejects.values())
+    detail = ", ".join(f"{reason} {count:,}" for reason, count in rejects.items())
+    raise SalesgenieError(
+        f"no usable row in {CATALOG}.{SILVER}.{FACT}: {rejected:,} rejects"
+        + (f" ({detail})" if detail else "")
+        + f", {fact_rows - rejected:,} intra-group ({ZCD4_GROUP}) rows; previous outputs kept"
+    )
 
 
 def _output_counts(con: duckdb.DuckDBPyConnection) -> tuple[int, dict[str, int]]:

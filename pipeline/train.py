@@ -11,7 +11,15 @@ import numpy as np
 import pandas as pd
 
 from pipeline.metrics import smape_terms
-from pipeline.models import DEFAULT_MODELS, build_model, check_models, min_history
+from pipeline.models import (
+    DEFAULT_MODELS,
+    MeanCombination,
+    build_model,
+    check_models,
+    combination_name,
+    min_history,
+)
+from salesgenie.errors import SalesgenieError
 
 
 @dataclass
@@ -27,9 +35,10 @@ class TrainParams:
     metric: str = "smape"
     models: tuple[str, ...] = DEFAULT_MODELS
     season_length: int = 4
-    refit: str = (
-        "once"  # "once": auto models fit at the first window, then forward; "every-window": MMF
-    )
+    refit: str = "once"  # "once": fit at the first window, then forward; "every-window": MMF
+    strategy: str = "best"  # "best": lowest mean SMAPE; "combination": mean of the top k models
+    max_combined: int = 3  # "combination": k is chosen per series by backtest among 1..this
+    max_history_weeks: int | None = None  # models see at most the last N weeks (None: all)
     n_jobs: int = -1
     experiment: str = "sales_weekly_training_final"
     register_as: str = "prd_sales.gold.sales_weekly_forecast_model_final"
@@ -64,30 +73,34 @@ def train(history: Any, params: TrainParams, progress: Any = None) -> TrainResul
     objects (fugue cannot bring them back), so their model_pickle is NULL.
     """
     check_models(list(params.models))
+    if params.strategy not in STRATEGIES:
+        raise SalesgenieError(f"unknown strategy {params.strategy!r}; use one of {STRATEGIES}")
     distributed = not isinstance(history, pd.DataFrame)
+    history = _recent(history, params.max_history_weeks)
     lengths = _series_lengths(history, distributed)
     notes: list[str] = []
     evaluation = _evaluation_rows(_backtest_all(history, lengths, params, progress, notes))
-    series_smape = (
-        evaluation.groupby(["timeseries_id", "model"], sort=False)["metric_value"]
-        .mean()
-        .dropna()
-        .reset_index()
-    )
-    best_models = _select_best(series_smape, list(params.models))
-    short = lengths.index.difference(list(best_models)).tolist()
+    if params.strategy == "combination":
+        selection, combined = _select_combinations(evaluation, params)
+        evaluation = pd.concat([evaluation, combined], ignore_index=True)
+    else:
+        selection = {uid: (name,) for uid, name in _select_best(evaluation, params).items()}
+    short = lengths.index.difference(list(selection)).tolist()
     if short:
         notes.append(
             f"{len(short)} series too short to backtest ({lengths[short].min()}–"
             f"{lengths[short].max()} weeks): forecast by {FALLBACK_MODEL} without selection"
         )
-        best_models.update({uid: FALLBACK_MODEL for uid in short})
+        selection.update({uid: (FALLBACK_MODEL,) for uid in short})
+    best_models = {uid: combination_name(members) for uid, members in selection.items()}
 
-    scoring, fitted = _forecast_selected(history, best_models, params, progress)
+    scoring, fitted = _forecast_selected(history, selection, params, progress)
     if not distributed:
         evaluation["model_pickle"] = _model_pickles(evaluation, fitted, params)
-    chosen = pd.DataFrame(list(best_models.items()), columns=["timeseries_id", "model"])
-    best_smape = series_smape.merge(chosen, on=["timeseries_id", "model"])["metric_value"]
+    series_smape = evaluation.groupby(["timeseries_id", "model"])["metric_value"].mean()
+    selected_smape = [series_smape.get((uid, m)) for uid, m in best_models.items()]
+    selected_smape = [v for v in selected_smape if v is not None and not np.isnan(v)]
+    single = evaluation[evaluation["model"].isin(params.models)]
     return TrainResult(
         params=params,
         history=history.toPandas() if distributed else history,
@@ -95,10 +108,26 @@ def train(history: Any, params: TrainParams, progress: Any = None) -> TrainResul
         scoring=scoring,
         best_models=best_models,
         fitted_models=fitted,
-        model_mean_smape=evaluation.groupby("model")["metric_value"].mean().to_dict(),
-        best_smape=float(best_smape.mean()) if len(best_smape) else float("nan"),
+        model_mean_smape=single.groupby("model")["metric_value"].mean().to_dict(),
+        best_smape=float(np.mean(selected_smape)) if selected_smape else float("nan"),
         notes=notes,
     )
+
+
+STRATEGIES = ("best", "combination")
+
+
+def _recent(history: Any, max_weeks: int | None) -> Any:
+    """Keep the last `max_weeks` weeks before the latest week (all series end there)."""
+    if max_weeks is None:
+        return history
+    if isinstance(history, pd.DataFrame):
+        first = history["ds"].max() - pd.Timedelta(weeks=max_weeks - 1)
+        return history[history["ds"] >= first]
+    from pyspark.sql import functions as F  # noqa: N812
+
+    last = history.agg(F.max("ds")).first()[0]
+    return history.filter(history["ds"] >= last - pd.Timedelta(weeks=max_weeks - 1))
 
 
 def _backtest_all(
@@ -126,23 +155,43 @@ def _backtest_all(
 
 
 def _forecast_selected(
-    history: Any, best_models: dict[str, str], params: TrainParams, progress: Any
+    history: Any, selection: dict[str, tuple[str, ...]], params: TrainParams, progress: Any
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Refit each series' selected model on its whole history and forecast the horizon."""
+    """Refit each series' selected model(s) on its whole history and forecast the horizon.
+
+    A combination's forecast and bounds are the mean of its members'.
+    """
     distributed = not isinstance(history, pd.DataFrame)
     by_model: dict[str, list[str]] = {}
-    for uid, name in sorted(best_models.items()):
-        by_model.setdefault(name, []).append(uid)
+    for uid, members in sorted(selection.items()):
+        for name in members:
+            by_model.setdefault(name, []).append(uid)
     jobs = [(name, chunk) for name, ids in by_model.items() for chunk in _chunks(ids, 4)]
     task = _ProgressTask(progress, "forecasting", total=len(jobs))
-    forecasts, fitted = [], {}
+    forecasts, member_fits = [], {}
     for name, chunk in jobs:
         forecast, models = _fit_forecast(_subset(history, chunk, distributed), name, params)
         forecasts.append(forecast)
-        fitted.update(models)
+        member_fits.update({(uid, name): model for uid, model in models.items()})
         task.advance()
-    scoring = pd.concat(forecasts, ignore_index=True)
-    return scoring.sort_values(["timeseries_id", "date"], ignore_index=True), fitted
+    members = pd.DataFrame(
+        [(uid, name, combination_name(ms)) for uid, ms in selection.items() for name in ms],
+        columns=["timeseries_id", "model", "selected"],
+    )
+    scoring = pd.concat(forecasts, ignore_index=True).merge(members, on=["timeseries_id", "model"])
+    value_columns = [c for c in scoring.columns if c.startswith("forecast")]
+    scoring = (
+        scoring.groupby(["timeseries_id", "selected", "date"], as_index=False)[value_columns]
+        .mean()
+        .rename(columns={"selected": "model"})
+        .sort_values(["timeseries_id", "date"], ignore_index=True)
+    )
+    fitted: dict[str, Any] = {}
+    for uid, ms in selection.items():
+        fits = [member_fits[(uid, name)] for name in ms if (uid, name) in member_fits]
+        if len(fits) == len(ms):
+            fitted[uid] = fits[0] if len(fits) == 1 else MeanCombination(fits, combination_name(ms))
+    return scoring, fitted
 
 
 def weekly_history(daily: pd.DataFrame, params: TrainParams) -> pd.DataFrame:
@@ -310,17 +359,77 @@ def _model_pickles(
     selected = {uid: dump(model) for uid, model in fitted.items()}
     configured = {
         name: dump(build_model(name, params.season_length, params.horizon))
-        for name in evaluation["model"].unique()
+        for name in params.models
     }
     return [
-        selected[uid] if uid in selected and fitted[uid].alias == name else configured[name]
+        selected[uid] if uid in selected and fitted[uid].alias == name else configured.get(name)
         for uid, name in zip(evaluation["timeseries_id"], evaluation["model"], strict=True)
     ]
 
 
-def _select_best(series_smape: pd.DataFrame, model_order: list[str]) -> dict[str, str]:
+def _select_best(evaluation: pd.DataFrame, params: TrainParams) -> dict[str, str]:
     """Lowest mean SMAPE per series; ties go to the model listed first."""
-    ranked = series_smape.assign(order=series_smape["model"].map(model_order.index))
-    ranked = ranked.sort_values(["timeseries_id", "metric_value", "order"])
-    best = ranked.drop_duplicates("timeseries_id")
+    means = _mean_smape(evaluation)
+    ranked = means.assign(order=means["model"].map(list(params.models).index))
+    best = ranked.sort_values(["timeseries_id", "metric_value", "order"]).drop_duplicates(
+        "timeseries_id"
+    )
     return dict(zip(best["timeseries_id"], best["model"], strict=True))
+
+
+def _mean_smape(evaluation: pd.DataFrame) -> pd.DataFrame:
+    """Mean SMAPE per (series, model) over the windows; models with a NaN window drop out."""
+    return (
+        evaluation.groupby(["timeseries_id", "model"], sort=False)["metric_value"]
+        .mean()
+        .dropna()
+        .reset_index()
+    )
+
+
+def _select_combinations(
+    evaluation: pd.DataFrame, params: TrainParams
+) -> tuple[dict[str, tuple[str, ...]], pd.DataFrame]:
+    """Per series, the mean of its k best models, k chosen by the combination's backtest SMAPE.
+
+    Returns the selection and evaluation rows for every chosen combination (k > 1), so the
+    published model and its backtest stay side by side in evaluation_output.
+    """
+    order = list(params.models)
+    means = _mean_smape(evaluation)
+    valid = evaluation.merge(means[["timeseries_id", "model"]], on=["timeseries_id", "model"])
+    valid = valid.sort_values(["timeseries_id", "model", "backtest_window_start_date"])
+    selection: dict[str, tuple[str, ...]] = {}
+    rows = []
+    for uid, group in valid.groupby("timeseries_id", sort=True):
+        per_model = {name: g for name, g in group.groupby("model")}
+        score = means[means["timeseries_id"] == uid].set_index("model")["metric_value"]
+        ranked = sorted(per_model, key=lambda name: (score[name], order.index(name)))
+        actual = np.stack(per_model[ranked[0]]["actual"].to_list())
+        best_k, best_score, best_forecast = 1, score[ranked[0]], None
+        for k in range(2, min(params.max_combined, len(ranked)) + 1):
+            forecast = np.mean(
+                [np.stack(per_model[name]["forecast"].to_list()) for name in ranked[:k]], axis=0
+            )
+            combined = float(smape_terms(actual, forecast).mean())
+            if combined < best_score:
+                best_k, best_score, best_forecast = k, combined, forecast
+        selection[uid] = tuple(ranked[:best_k])
+        if best_forecast is not None:
+            windows = per_model[ranked[0]]
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "timeseries_id": uid,
+                        "model": combination_name(selection[uid]),
+                        "backtest_window_start_date": windows["backtest_window_start_date"],
+                        "metric_name": "smape",
+                        "metric_value": smape_terms(actual, best_forecast).mean(axis=1),
+                        "forecast": list(best_forecast),
+                        "actual": list(actual),
+                        "model_pickle": None,
+                    }
+                )
+            )
+    combined_rows = pd.concat(rows, ignore_index=True) if rows else evaluation.iloc[:0]
+    return selection, combined_rows

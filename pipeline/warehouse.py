@@ -28,7 +28,7 @@ def open_warehouse(path: Path | None = None) -> Iterator[duckdb.DuckDBPyConnecti
         con.execute("SET enable_progress_bar = false")  # progress is rich's job
         try:
             con.execute(f"ATTACH '{_quote(path)}' AS {settings.CATALOG}")
-        except duckdb.IOException as exc:
+        except duckdb.Error as exc:  # locked by another process, not a database, …
             raise SalesgenieError(f"cannot open warehouse {path}: {exc}") from None
         con.execute(f"USE {settings.CATALOG}")
         for schema in (SILVER, GOLD):

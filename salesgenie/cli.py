@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -38,20 +40,37 @@ err_console = Console(stderr=True)
 
 
 def main() -> None:
-    """Console-script entry: user errors become one line on stderr and exit status 1."""
+    """Console-script entry: every failure is one line on stderr, never a traceback.
+
+    Run non-standalone so that click's usage errors reach us too: a bad option value exits 2,
+    as click's own would, in the same one-line form as a SalesgenieError (exit 1).
+    """
     try:
-        app()
+        status = app(standalone_mode=False)
     except SalesgenieError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(1)
-    except KeyboardInterrupt:
+        _fail(str(exc), 1)
+    except typer.TyperException as exc:  # click's usage errors
+        if type(exc).__name__ == "NoArgsIsHelpError":  # the help is printed already
+            sys.exit(exc.exit_code)
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+        _fail(exc.format_message() + hint, exc.exit_code)
+    if status == 130:  # typer's exit status for Ctrl-C
         err_console.print("interrupted")
-        sys.exit(130)
+    sys.exit(status if isinstance(status, int) else 0)
+
+
+def _fail(message: str, status: int) -> NoReturn:
+    # escaped: a file name like "[x].csv" is not rich markup
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    sys.exit(status)
 
 
 @contextmanager
 def _progress() -> Iterator[Progress]:
-    with Progress(
+    """Bars on stderr that stay when the step succeeds and vanish when it fails, so that a
+    failure leaves its one-line error alone on stderr."""
+    progress = Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
         BarColumn(),
@@ -59,15 +78,22 @@ def _progress() -> Iterator[Progress]:
         TimeElapsedColumn(),
         console=err_console,
         transient=False,
-    ) as progress:
+    )
+    progress.start()
+    try:
         yield progress
+    except BaseException:
+        progress.live.transient = True
+        progress.live.stop()  # not progress.stop(): off a terminal it adds an empty line
+        raise
+    progress.stop()
 
 
-def _iso_date(value: str) -> date:
+def _iso_date(value: str, option: str) -> date:
     try:
         return datetime.strptime(value, "%Y-%m-%d").date()
     except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date like 2024-01-01") from None
+        raise SalesgenieError(f"{option} {value!r} is not a date like 2024-01-01") from None
 
 
 Product = Annotated[
@@ -95,6 +121,18 @@ Refit = Annotated[
         "forward; every-window: refit in every window (Many Model Forecasting's way)."
     ),
 ]
+Strategy = Annotated[
+    str,
+    typer.Option(
+        help="best: each series' model with the lowest mean backtest SMAPE; combination: the "
+        "mean of its k best models, k (up to --max-combined) chosen by backtest."
+    ),
+]
+MaxCombined = Annotated[int, typer.Option(min=1, help="Most models a combination averages.")]
+MaxHistoryWeeks = Annotated[
+    int | None,
+    typer.Option(min=1, help="Models see at most the last N weeks of history (default: all)."),
+]
 Experiment = Annotated[str, typer.Option(help="MLflow experiment name.")]
 RegisterAs = Annotated[str, typer.Option(help="Registered model name; alias champion moves.")]
 
@@ -110,11 +148,14 @@ def _train_params(
     models: str | None,
     season_length: int,
     refit: str,
+    strategy: str,
+    max_combined: int,
+    max_history_weeks: int | None,
     experiment: str,
     register_as: str,
 ) -> Any:
     from pipeline.models import DEFAULT_MODELS, check_models
-    from pipeline.train import TrainParams
+    from pipeline.train import STRATEGIES, TrainParams
 
     if freq != "W":
         raise SalesgenieError(f"--freq {freq!r} is not supported: only W (Monday weeks)")
@@ -122,9 +163,11 @@ def _train_params(
         raise SalesgenieError(f"--metric {metric!r} is not supported: only smape")
     if refit not in ("once", "every-window"):
         raise SalesgenieError(f"--refit {refit!r} must be once or every-window")
+    if strategy not in STRATEGIES:
+        raise SalesgenieError(f"--strategy {strategy!r} must be one of {', '.join(STRATEGIES)}")
     names = tuple(m.strip() for m in models.split(",") if m.strip()) if models else DEFAULT_MODELS
     check_models(list(names))
-    start, end = _iso_date(start_date), _iso_date(end_date)
+    start, end = _iso_date(start_date, "--start-date"), _iso_date(end_date, "--end-date")
     if start >= end:
         raise SalesgenieError(f"--start-date {start} must be before --end-date {end}")
     return TrainParams(
@@ -138,6 +181,9 @@ def _train_params(
         models=names,
         season_length=season_length,
         refit=refit,
+        strategy=strategy,
+        max_combined=max_combined,
+        max_history_weeks=max_history_weeks,
         experiment=experiment,
         register_as=register_as,
     )
@@ -203,6 +249,9 @@ def train_command(
     models: Models = None,
     season_length: SeasonLength = 4,
     refit: Refit = "once",
+    strategy: Strategy = "best",
+    max_combined: MaxCombined = 3,
+    max_history_weeks: MaxHistoryWeeks = None,
     experiment: Experiment = "sales_weekly_training_final",
     register_as: RegisterAs = "prd_sales.gold.sales_weekly_forecast_model_final",
 ) -> None:
@@ -233,26 +282,17 @@ def _run_publish() -> None:
     _print_counts("prd_sales.gold", publish_job())
 
 
-@pipeline_app.command()
-def run(
-    product: Product = None,
-    start_date: StartDate = "2024-01-01",
-    end_date: EndDate = "2025-09-01",
-    freq: Freq = "W",
-    horizon: Horizon = 3,
-    backtest_windows: Windows = 10,
-    metric: Metric = "smape",
-    models: Models = None,
-    season_length: SeasonLength = 4,
-    refit: Refit = "once",
-    experiment: Experiment = "sales_weekly_training_final",
-    register_as: RegisterAs = "prd_sales.gold.sales_weekly_forecast_model_final",
-) -> None:
-    """prep, then train and publish (train and publish run even when prep had nothing new)."""
-    params = _train_params(**locals())
+@functools.wraps(train_command)
+def run(**options: Any) -> None:
+    params = _train_params(**options)
     _run_prep(force=False)
     _run_train(params)
     _run_publish()
+
+
+# The same options as train, declared once; wraps() copied train's help, so set run's own.
+run.__doc__ = "prep, then train and publish (train and publish run even if prep found nothing new)."
+pipeline_app.command("run")(run)
 
 
 @pipeline_app.command()
@@ -270,7 +310,12 @@ def watch(
         _run_publish()
 
     console.print(f"watching {settings.warehouse_path()} every {interval:g}s (Ctrl-C stops)")
-    poll(on_change=on_change, interval=interval, max_polls=max_polls)
+    poll(
+        on_change=on_change,
+        interval=interval,
+        max_polls=max_polls,
+        on_error=lambda exc: err_console.print(f"[yellow]warning:[/] {exc}", highlight=False),
+    )
 
 
 @app.command()

@@ -13,12 +13,23 @@ from rich.console import Console
 from rich.progress import Progress
 
 from pipeline.contract import SOURCE_TABLES, ZCD4_GROUP
-from pipeline.generate import FLAGSHIP, build_sources, generate
+from pipeline.generate import BAD_ROW_RATE, FLAGSHIP, MIN_BAD_ROWS, build_sources, generate
+from pipeline.prep import REJECT_REASONS, run_prep
 from pipeline.warehouse import open_warehouse
 from salesgenie.errors import SalesgenieError
 
 SCALE = 0.05  # ~32 k order lines: a second per generation
 SEED = 7
+# The good order lines: the fact rows less the bad ones the generator adds (exact copies included).
+GOOD_LINES = """(
+    SELECT DISTINCT f.* FROM silver.fact_sales_orders f
+    SEMI JOIN silver.dim_customer USING (customer_id)
+    SEMI JOIN silver.dim_material USING (material_id)
+    SEMI JOIN silver.dim_sales_org USING (sales_org)
+    WHERE f.quantity >= 0)"""
+GOLD_ROWS = """
+    SELECT date, sales_org, material_id, product, brand, quantity, round(net_value, 6)
+    FROM gold.sales_data_for_forecast ORDER BY ALL"""
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +63,8 @@ def test_tables_match_the_contract(warehouse: duckdb.DuckDBPyConnection) -> None
             [table],
         ).fetchall()
         assert found == list(columns.items()), table
-    assert _one(warehouse, "SELECT count(*) FROM information_schema.tables "
-                           "WHERE table_name LIKE '%staging%'") == 0
+    staging = "SELECT count(*) FROM information_schema.tables WHERE table_name LIKE '%staging%'"
+    assert _one(warehouse, staging) == 0
 
 
 def test_returns_row_counts(tmp_path: Path) -> None:
@@ -87,11 +98,11 @@ def test_flagship_sells_in_fr01_every_month(warehouse: duckdb.DuckDBPyConnection
         [FLAGSHIP],
     ).fetchone() or (None, None)
     assert brand == "ETORKI"
-    months = _one(warehouse, f"""
+    months = f"""
         SELECT count(DISTINCT date_trunc('month', order_date)) FROM silver.fact_sales_orders
         WHERE material_id = '{material_id}' AND sales_org = 'FR01'
-          AND order_date >= DATE '2023-01-01' AND order_date < DATE '2025-09-01'""")
-    assert months == 32  # 2023-01 .. 2025-08
+          AND order_date >= DATE '2023-01-01' AND order_date < DATE '2025-09-01'"""
+    assert _one(warehouse, months) == 32  # 2023-01 .. 2025-08
     assert _one(warehouse, "SELECT count(*) FROM silver.dim_material WHERE brand = 'ETORKI'") > 3
 
 
@@ -115,16 +126,14 @@ def test_sales_orgs_fr01_first(warehouse: duckdb.DuckDBPyConnection) -> None:
 
 
 def test_zcd4_customers_about_five_percent(warehouse: duckdb.DuckDBPyConnection) -> None:
-    share = _one(warehouse, f"SELECT avg((customer_group = '{ZCD4_GROUP}')::INT) "
-                            "FROM silver.dim_customer")
-    assert 0.04 <= share <= 0.06
-    groups = {g for (g,) in warehouse.execute(
-        "SELECT DISTINCT customer_group FROM silver.dim_customer").fetchall()}
-    assert groups > {f"Z{i:03d}" for i in range(1, 11)}
-    zcd4_lines = _one(warehouse, f"""
+    share = f"SELECT avg((customer_group = '{ZCD4_GROUP}')::INT) FROM silver.dim_customer"
+    assert 0.04 <= _one(warehouse, share) <= 0.06
+    groups = warehouse.execute("SELECT DISTINCT customer_group FROM silver.dim_customer")
+    assert {g for (g,) in groups.fetchall()} > {f"Z{i:03d}" for i in range(1, 11)}
+    zcd4_lines = f"""
         SELECT count(*) FROM silver.fact_sales_orders JOIN silver.dim_customer USING (customer_id)
-        WHERE customer_group = '{ZCD4_GROUP}'""")
-    assert zcd4_lines > 0
+        WHERE customer_group = '{ZCD4_GROUP}'"""
+    assert _one(warehouse, zcd4_lines) > 0
 
 
 def test_dates_cover_the_history(warehouse: duckdb.DuckDBPyConnection) -> None:
@@ -136,11 +145,11 @@ def test_dates_cover_the_history(warehouse: duckdb.DuckDBPyConnection) -> None:
 
 
 def test_launched_and_delisted_series(warehouse: duckdb.DuckDBPyConnection) -> None:
-    launched, max_weeks, delisted = warehouse.execute("""
+    launched, max_weeks, delisted = warehouse.execute(f"""
         WITH series AS (
             SELECT sales_org, material_id, min(order_date) AS first, max(order_date) AS last,
                    count(DISTINCT date_trunc('week', order_date)) AS weeks
-            FROM silver.fact_sales_orders GROUP BY ALL)
+            FROM {GOOD_LINES} GROUP BY ALL)
         SELECT count(*) FILTER (first >= DATE '2025-06-01'),
                max(weeks) FILTER (first >= DATE '2025-06-01'),
                count(*) FILTER (last < DATE '2025-03-01')
@@ -151,9 +160,8 @@ def test_launched_and_delisted_series(warehouse: duckdb.DuckDBPyConnection) -> N
 
 
 def test_not_every_material_in_every_org(warehouse: duckdb.DuckDBPyConnection) -> None:
-    per_org = dict(warehouse.execute(
-        "SELECT sales_org, count(DISTINCT material_id) FROM silver.fact_sales_orders GROUP BY 1"
-    ).fetchall())
+    per_org = f"SELECT sales_org, count(DISTINCT material_id) FROM {GOOD_LINES} GROUP BY 1"
+    per_org = dict(warehouse.execute(per_org).fetchall())
     n_materials = _one(warehouse, "SELECT count(*) FROM silver.dim_material")
     assert set(per_org) == {"FR01", "ES01", "IT01", "BE01", "DE01"}
     assert max(per_org, key=per_org.__getitem__) == "FR01"
@@ -162,22 +170,66 @@ def test_not_every_material_in_every_org(warehouse: duckdb.DuckDBPyConnection) -
 
 
 def test_order_lines_are_consistent(warehouse: duckdb.DuckDBPyConnection) -> None:
-    assert _one(warehouse, """
-        SELECT count(*) FROM silver.fact_sales_orders
-        WHERE NOT (quantity > 0 AND net_value > 0)""") == 0
+    not_positive = f"SELECT count(*) FROM {GOOD_LINES} WHERE NOT (quantity > 0 AND net_value > 0)"
+    assert _one(warehouse, not_positive) == 0
     # order_line runs 1..n within an order, and an order has one customer, date and org
-    assert _one(warehouse, """
+    inconsistent = f"""
         SELECT count(*) FROM (
-            SELECT order_id FROM silver.fact_sales_orders GROUP BY order_id
+            SELECT order_id FROM {GOOD_LINES} GROUP BY order_id
             HAVING max(order_line) <> count(*) OR count(DISTINCT order_line) <> count(*)
-                OR count(DISTINCT (customer_id, order_date, sales_org)) <> 1)""") == 0
-    orphans = _one(warehouse, """
-        SELECT count(*) FROM silver.fact_sales_orders f
-        ANTI JOIN silver.dim_customer USING (customer_id)""")
-    orphans += _one(warehouse, """
-        SELECT count(*) FROM silver.fact_sales_orders f
-        ANTI JOIN silver.dim_material USING (material_id)""")
-    assert orphans == 0
+                OR count(DISTINCT (customer_id, order_date, sales_org)) <> 1)"""
+    assert _one(warehouse, inconsistent) == 0
+
+
+def _bad_rows_per_kind(con: duckdb.DuckDBPyConnection) -> int:
+    """How many bad rows of each kind the generator adds to these good lines."""
+    return max(MIN_BAD_ROWS, round(BAD_ROW_RATE * _one(con, f"SELECT count(*) FROM {GOOD_LINES}")))
+
+
+def test_a_few_bad_rows_of_every_kind(warehouse: duckdb.DuckDBPyConnection) -> None:
+    per_kind = _bad_rows_per_kind(warehouse)
+    kinds = warehouse.execute("""
+        SELECT count(*) FILTER (customer_id IS NULL),
+               count(*) FILTER (customer_id NOT IN (SELECT customer_id FROM silver.dim_customer)),
+               count(*) FILTER (material_id NOT IN (SELECT material_id FROM silver.dim_material)),
+               count(*) FILTER (sales_org NOT IN (SELECT sales_org FROM silver.dim_sales_org)),
+               count(*) FILTER (quantity < 0 AND net_value < 0),
+               count(*) - count(DISTINCT (order_id, order_line)),
+               count(*) - (SELECT count(*) FROM (SELECT DISTINCT * FROM silver.fact_sales_orders))
+        FROM silver.fact_sales_orders""").fetchone()
+    assert kinds == (per_kind,) * 7  # the last two: every repeated order line is an exact copy
+    total = _one(warehouse, "SELECT count(*) FROM silver.fact_sales_orders")
+    good = _one(warehouse, f"SELECT count(*) FROM {GOOD_LINES}")
+    assert total == good + 6 * per_kind
+
+
+def test_prep_rejects_exactly_the_bad_rows(tmp_path: Path) -> None:
+    with open_warehouse(tmp_path / "w.duckdb") as con:
+        generate(con, scale=SCALE, seed=SEED)
+        summary = run_prep(con)
+        assert summary.rejects == dict.fromkeys(REJECT_REASONS, _bad_rows_per_kind(con))
+        # every source row is in the gold table, left out as intra-group, or rejected
+        not_zcd4 = f"customer_group IS DISTINCT FROM '{ZCD4_GROUP}'"
+        row = con.execute(f"""
+            SELECT count(*) FILTER ({not_zcd4}), sum(quantity) FILTER ({not_zcd4}),
+                   count(*) FILTER (NOT ({not_zcd4}))
+            FROM {GOOD_LINES} JOIN silver.dim_customer USING (customer_id)""").fetchone()
+        assert row is not None
+        used, used_quantity, intra_group = row
+        assert intra_group > 0
+        rejected = sum(summary.rejects.values())
+        assert summary.source_rows["fact_sales_orders"] == used + intra_group + rejected
+        assert _one(con, "SELECT sum(quantity) FROM gold.sales_data_for_forecast") == used_quantity
+        rejected_quantity = "SELECT sum((row_json->>'quantity')::DOUBLE) FROM gold.prep_rejects"
+        assert _one(con, "SELECT sum(quantity) FROM silver.fact_sales_orders") == (
+            _one(con, f"SELECT sum(quantity) FROM {GOOD_LINES}") + _one(con, rejected_quantity)
+        )
+        # the good rows alone give the same gold table (the ETORKI FR01 series included)
+        gold = con.execute(GOLD_ROWS).fetchall()
+        con.execute(f"CREATE OR REPLACE TABLE silver.fact_sales_orders AS FROM {GOOD_LINES}")
+        assert run_prep(con).rejects == {}
+        assert con.execute(GOLD_ROWS).fetchall() == gold
+        assert any(product == FLAGSHIP and org == "FR01" for _, org, _, product, *_ in gold)
 
 
 def test_progress_is_reported(tmp_path: Path) -> None:

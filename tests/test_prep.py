@@ -201,6 +201,20 @@ def test_empty_fact_table(con):
         run_prep(con)
 
 
+def test_no_usable_row_keeps_previous_outputs(con):
+    run_prep(con)
+    before = con.execute(ORDERED).fetchall()
+    kept = "order_id IN ('O2', 'O6', 'O9')"  # intra-group, negative, both
+    con.execute(f"DELETE FROM {SILVER}.fact_sales_orders WHERE {kept} IS NOT TRUE")
+    with pytest.raises(
+        SalesgenieError,
+        match=r"^no usable row in prd_sales\.silver\.fact_sales_orders: 2 rejects "
+        r"\(negative_quantity 2\), 1 intra-group \(ZCD4\) rows; previous outputs kept$",
+    ):
+        run_prep(con)
+    assert con.execute(ORDERED).fetchall() == before
+
+
 def test_repeated_dimension_key_is_refused(con):
     con.execute(f"INSERT INTO {SILVER}.dim_material VALUES ('M1', 'ETORKI 2', 'ETORKI', 'x')")
     with pytest.raises(SalesgenieError, match=r"dim_material has material_id 'M1' more than once"):

@@ -136,3 +136,54 @@ def test_selected_models_come_back_fitted_and_pickled(trained):
     y = np.tile([1.0, 10.0, 1.0, 10.0], 5)
     for model in models.values():  # the others as configured: they forecast from any history
         assert model.forecast(y=y, h=3)["mean"].shape == (3,)
+
+
+@pytest.fixture(scope="module")
+def combined():
+    rng = np.random.default_rng(11)
+    history = pd.concat(
+        [_series(f"FR01_N{i}", 50 + rng.normal(0, 8, 87).cumsum() / 4) for i in range(6)],
+        ignore_index=True,
+    )
+    params = TrainParams(models=FAST, n_jobs=1, strategy="combination", max_combined=3)
+    return train(history, params)
+
+
+def test_combination_is_chosen_by_its_own_backtest(combined):
+    from pipeline.models import combination_name
+
+    chosen = {m for m in combined.best_models.values() if m.startswith("Combination(")}
+    assert chosen  # averaging noisy forecasts helps on some of these series
+    means = combined.evaluation.groupby(["timeseries_id", "model"])["metric_value"].mean()
+    for uid, model in combined.best_models.items():
+        singles = means[uid].drop([m for m in means[uid].index if m not in FAST])
+        assert means[(uid, model)] <= singles.min() + 1e-12
+        if model in chosen:
+            members = tuple(model.removeprefix("Combination(").removesuffix(")").split("+"))
+            assert combination_name(members) == model
+            assert list(singles.sort_values().index[: len(members)]) == list(members)
+
+
+def test_combination_forecast_is_the_mean_of_its_members(combined):
+    uid, model = next((u, m) for u, m in combined.best_models.items() if m.startswith("Comb"))
+    fitted = combined.fitted_models[uid]
+    assert fitted.alias == model and len(fitted.members) >= 2
+    member_means = np.mean([m.predict(h=3)["mean"] for m in fitted.members], axis=0)
+    published = combined.scoring[combined.scoring.timeseries_id == uid]
+    assert published["model"].eq(model).all()
+    assert published["forecast"].tolist() == pytest.approx(np.clip(member_means, 0, None))
+
+
+def test_max_history_weeks_limits_what_models_see():
+    history = _series("FR01_LONG", 50 + np.random.default_rng(5).normal(0, 5, 87))
+    result = train(history, TrainParams(models=FAST, n_jobs=1, max_history_weeks=30))
+    assert len(result.history) == 30
+    assert str(result.history.ds.min())[:10] == "2025-02-03"  # 30 Mondays up to 2025-08-25
+    assert result.evaluation.groupby("model").size().eq(10).all()
+
+
+def test_unknown_strategy_is_refused():
+    from salesgenie.errors import SalesgenieError
+
+    with pytest.raises(SalesgenieError, match="unknown strategy 'magic'"):
+        train(_series("A", np.ones(20)), TrainParams(strategy="magic"))
