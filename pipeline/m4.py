@@ -7,6 +7,7 @@ every series ends on the same week and a run is reproducible whatever day it sta
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -92,9 +93,16 @@ def load_m4(directory: Path, con: Any, last_monday: date = LAST_MONDAY) -> Loade
 def _read_cells(path: Path) -> pd.DataFrame:
     """Every cell as text (empty → NaN), so a bad cell can be named rather than mis-parsed."""
     try:
-        raw = pd.read_csv(path, dtype=str)
+        with warnings.catch_warnings():
+            # a first row longer than the header would otherwise silently become the index
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            raw = pd.read_csv(path, dtype=str, index_col=False)
     except FileNotFoundError:
         raise SalesgenieError(f"{path}: no such file") from None
+    except pd.errors.ParserWarning:
+        raise SalesgenieError(
+            f"{path}: not a wide series CSV (a row has more cells than the header)"
+        ) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise SalesgenieError(f"{path}: not a wide series CSV ({reason})") from None

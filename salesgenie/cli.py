@@ -219,6 +219,24 @@ def load(
     console.print(f"loaded {rows:,} rows into prd_sales.silver.{table}")
 
 
+@pipeline_app.command("load-m4")
+def load_m4_command(
+    directory: Annotated[Path, typer.Argument(help="The M4 Weekly directory (Weekly-train.csv).")],
+) -> None:
+    """Replace gold.sales_data_for_forecast with M4 Weekly's training part (never its test)."""
+    from pipeline.m4 import load_m4
+    from pipeline.warehouse import open_warehouse
+
+    with open_warehouse() as con:
+        loaded = load_m4(directory, con)
+    console.print(
+        f"loaded {loaded.series:,} series ({loaded.rows:,} weeks, {loaded.first_date} … "
+        f"{loaded.last_date}) into prd_sales.gold.sales_data_for_forecast; train with "
+        f"--start-date {loaded.first_date} --end-date {loaded.end_date} --horizon 13",
+        highlight=False,
+    )
+
+
 @pipeline_app.command()
 def prep(
     force: Annotated[bool, typer.Option(help="Rebuild even when no source changed.")] = False,

@@ -1,0 +1,1 @@
+"""Evaluations against data the pipeline must never see while it chooses anything."""
