@@ -332,7 +332,9 @@ def watch(
         on_change=on_change,
         interval=interval,
         max_polls=max_polls,
-        on_error=lambda exc: err_console.print(f"[yellow]warning:[/] {exc}", highlight=False),
+        on_error=lambda exc: err_console.print(
+            f"[yellow]warning:[/] {escape(str(exc))}", highlight=False
+        ),
     )
 
 
@@ -350,7 +352,7 @@ def demo(
     _run_publish()
     table = Table(title=f"salesgenie demo done in {time.perf_counter() - started:.0f}s")
     table.add_column("what")
-    table.add_column("where")
+    table.add_column("where", overflow="fold")
     table.add_row("warehouse (DuckDB)", str(settings.warehouse_path().resolve()))
     table.add_row("MLflow store", settings.mlflow_tracking_uri())
     for name, path in summary.tracking.artifacts.items():

@@ -57,9 +57,8 @@ def test_every_contract_table_is_filled(workdir):
         for table, columns in tables.items():
             described = _query(workdir, f"DESCRIBE prd_sales.{schema}.{table}")
             assert dict(zip(described.column_name, described.column_type, strict=True)) == columns
-            if table != "prep_rejects":
-                count = _query(workdir, f"SELECT count(*) AS n FROM prd_sales.{schema}.{table}")
-                assert count.n[0] > 0, table
+            count = _query(workdir, f"SELECT count(*) AS n FROM prd_sales.{schema}.{table}")
+            assert count.n[0] > 0, table
 
 
 def test_evaluation_has_one_row_per_series_model_window(workdir):

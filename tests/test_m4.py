@@ -24,7 +24,6 @@ from salesgenie.cli import app
 from salesgenie.errors import SalesgenieError
 
 REPO = Path(__file__).resolve().parents[1]
-M4 = REPO.parent / "shared" / "data" / "m4_weekly"
 PACKAGES = ("pipeline", "agent", "semantic_layer", "evals", "salesgenie", "benchmarks")
 
 TINY = "\n".join(
@@ -203,12 +202,28 @@ def test_no_code_but_the_scorer_names_the_test_file():
     assert stem in scorer.read_text(encoding="utf-8")
 
 
-@pytest.mark.skipif(not M4.is_dir(), reason="M4 Weekly data not present")
-def test_loading_and_training_never_open_the_test_file_but_scoring_does():
-    test_path = held_out_file(M4).resolve()
+def _m4_like_directory(directory: Path) -> Path:
+    """Three series in the competition's wide format: 60 weeks of history, 13 held out."""
+    rng = np.random.default_rng(0)
+    values = 100 + rng.normal(0, 5, (3, 73)).cumsum(axis=1)
+    header = ",".join(f'"V{i}"' for i in range(1, 62))
+    train_rows = [
+        f'"W{i + 1}",' + ",".join(f"{v:.2f}" for v in row[:60]) for i, row in enumerate(values)
+    ]
+    test_header = ",".join(f'"V{i}"' for i in range(1, 15))
+    test_rows = [
+        f'"W{i + 1}",' + ",".join(f"{v:.2f}" for v in row[60:]) for i, row in enumerate(values)
+    ]
+    _write(directory, TRAIN_FILE, "\n".join([header, *train_rows]))
+    _write(directory, TEST_FILE, "\n".join([test_header, *test_rows]))
+    return directory
+
+
+def test_loading_and_training_never_open_the_test_file_but_scoring_does(tmp_path: Path):
+    m4 = _m4_like_directory(tmp_path)
+    test_path = held_out_file(m4).resolve()
     with _recording_opens() as opened:
-        history = read_wide_series(M4 / TRAIN_FILE)
-        history = history[history["unique_id"].isin(["W1", "W2", "W3"])]
+        history = read_wide_series(m4 / TRAIN_FILE)
         params = TrainParams(
             horizon=13,
             backtest_windows=2,
@@ -221,6 +236,6 @@ def test_loading_and_training_never_open_the_test_file_but_scoring_does():
     assert not any(Path(path).resolve() == test_path for path in opened)
 
     with _recording_opens() as opened:
-        scores = score(result.scoring, history, held_out_file(M4))
+        scores = score(result.scoring, history, held_out_file(m4))
     assert any(Path(path).resolve() == test_path for path in opened)
     assert len(scores) == 3 and np.isfinite(scores[["smape", "mase"]].to_numpy()).all()
