@@ -26,9 +26,12 @@ def _factories(season_length: int, horizon: int) -> dict[str, Callable[[], Any]]
         AutoCES,
         AutoETS,
         AutoTheta,
+        DynamicOptimizedTheta,
         Naive,
+        RandomWalkWithDrift,
         SeasonalNaive,
         SeasonalWindowAverage,
+        SimpleExponentialSmoothingOptimized,
         WindowAverage,
     )
     from statsforecast.utils import ConformalIntervals
@@ -50,6 +53,13 @@ def _factories(season_length: int, horizon: int) -> dict[str, Callable[[], Any]]
         "StatsForecastAutoEts": lambda: AutoETS(season_length=season_length),
         "StatsForecastAutoTheta": lambda: AutoTheta(season_length=season_length),
         "StatsForecastAutoCes": lambda: AutoCES(season_length=season_length),
+        # Non-seasonal by construction (M4's weekly benchmarks): season_length does not apply.
+        "StatsForecastBaselineRandomWalkWithDrift": RandomWalkWithDrift,
+        "StatsForecastSesOptimized": SimpleExponentialSmoothingOptimized,
+        "StatsForecastDampedHolt": lambda: AutoETS(model="AAN", damped=True),
+        "StatsForecastDynamicOptimizedTheta": lambda: DynamicOptimizedTheta(
+            season_length=season_length
+        ),
     }
 
 
@@ -58,6 +68,10 @@ AVAILABLE_MODELS = (
     "StatsForecastAutoEts",
     "StatsForecastAutoTheta",
     "StatsForecastAutoCes",
+    "StatsForecastBaselineRandomWalkWithDrift",
+    "StatsForecastSesOptimized",
+    "StatsForecastDampedHolt",
+    "StatsForecastDynamicOptimizedTheta",
 )
 
 
@@ -80,8 +94,12 @@ def min_history(name: str, season_length: int, horizon: int) -> int:
         return max(season_length, 2 * horizon + 1)
     if name == "StatsForecastBaselineSeasonalNaive":
         return season_length
-    if name.startswith("StatsForecastAuto"):
+    if name.startswith("StatsForecastAuto") or name == "StatsForecastDynamicOptimizedTheta":
         return 2 * season_length + 2
+    if name == "StatsForecastDampedHolt":
+        return 10  # ETS needs more observations than its 5 parameters + 4
+    if name in ("StatsForecastBaselineRandomWalkWithDrift", "StatsForecastSesOptimized"):
+        return 3  # a slope or a smoothing weight, and a residual variance for the intervals
     return 1
 
 
