@@ -57,6 +57,9 @@ def _factories(season_length: int, horizon: int) -> dict[str, Callable[[], Any]]
         "StatsForecastBaselineRandomWalkWithDrift": RandomWalkWithDrift,
         "StatsForecastSesOptimized": SimpleExponentialSmoothingOptimized,
         "StatsForecastDampedHolt": lambda: AutoETS(model="AAN", damped=True),
+        # AutoARIMA at season_length 52 takes ~20 s a series (seasonal differencing tests and
+        # 52-lag terms); this one stays non-seasonal whatever the season length.
+        "StatsForecastAutoArimaNonSeasonal": lambda: AutoARIMA(season_length=1),
         "StatsForecastDynamicOptimizedTheta": lambda: DynamicOptimizedTheta(
             season_length=season_length
         ),
@@ -71,6 +74,7 @@ AVAILABLE_MODELS = (
     "StatsForecastBaselineRandomWalkWithDrift",
     "StatsForecastSesOptimized",
     "StatsForecastDampedHolt",
+    "StatsForecastAutoArimaNonSeasonal",
     "StatsForecastDynamicOptimizedTheta",
 )
 
@@ -94,6 +98,8 @@ def min_history(name: str, season_length: int, horizon: int) -> int:
         return max(season_length, 2 * horizon + 1)
     if name == "StatsForecastBaselineSeasonalNaive":
         return season_length
+    if name == "StatsForecastAutoArimaNonSeasonal":
+        return 4  # what AutoARIMA needs at season length 1
     if name.startswith("StatsForecastAuto") or name == "StatsForecastDynamicOptimizedTheta":
         return 2 * season_length + 2
     if name == "StatsForecastDampedHolt":

@@ -34,6 +34,11 @@ app = typer.Typer(
 )
 pipeline_app = typer.Typer(help="The forecasting pipeline, step by step.", no_args_is_help=True)
 app.add_typer(pipeline_app, name="pipeline")
+semantic_app = typer.Typer(
+    help="The semantic layer: check it against the warehouse, refresh its sample values.",
+    no_args_is_help=True,
+)
+app.add_typer(semantic_app, name="semantic")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -392,3 +397,108 @@ def _print_train(summary: Any, elapsed: float) -> None:
     console.print(f"best_smape {result.best_smape:.4f} · MLflow run {summary.tracking.run_id}")
     for note in result.notes:
         console.print(f"note: {note}", highlight=False)
+
+
+SemanticModelPath = Annotated[
+    Path | None,
+    typer.Option("--model", help="Semantic model YAML; default: the packaged one.", metavar="PATH"),
+]
+
+
+@semantic_app.command("validate")
+def semantic_validate(model: SemanticModelPath = None) -> None:
+    """Check every table, column, metric, filter and verified query against the warehouse."""
+    from semantic_layer.model import DEFAULT_PATH, load_semantic_model
+    from semantic_layer.validate import connect_read_only, validate
+
+    path = model or DEFAULT_PATH
+    semantic = load_semantic_model(path)
+    with connect_read_only() as con:
+        problems = validate(semantic, con)
+    for problem in problems:
+        console.print(escape(str(problem)), highlight=False, soft_wrap=True)
+    if problems:
+        raise SalesgenieError(
+            f"semantic model {path}: {len(problems)} problem(s) against {settings.warehouse_path()}"
+        )
+    console.print(
+        f"semantic model OK: {len(semantic.tables)} tables, {semantic.column_count()} columns, "
+        f"{len(semantic.verified_queries)} verified queries",
+        highlight=False,
+    )
+
+
+@semantic_app.command("refresh")
+def semantic_refresh(model: SemanticModelPath = None) -> None:
+    """Rewrite the model's sample values (brands, sales orgs, models, products) from the data."""
+    from semantic_layer.model import DEFAULT_PATH, load_semantic_model
+    from semantic_layer.validate import connect_read_only, refresh
+
+    path = model or DEFAULT_PATH
+    semantic = load_semantic_model(path)
+    with connect_read_only() as con:
+        refreshed = refresh(semantic, con, path)
+    changed = [
+        f"{table.name}.{new.name}"
+        for table, new_table in zip(semantic.tables, refreshed.tables, strict=True)
+        for old, new in zip(table.dimensions, new_table.dimensions, strict=True)
+        if old.sample_values != new.sample_values
+    ]
+    console.print(
+        f"refreshed {path}: {len(changed)} column(s) with new sample values"
+        + (f" ({', '.join(changed)})" if changed else ""),
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command("sql")
+def sql_command(
+    query: Annotated[str, typer.Argument(help="One read-only SELECT over the semantic layer.")],
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print exactly one JSON object (DESIGN.md's shape).")
+    ] = False,
+) -> None:
+    """Run a query through the SQL guard and the read-only warehouse."""
+    from agent.sql_runner import run_sql
+    from salesgenie.warehouses import open_query_warehouse
+    from semantic_layer.model import load_semantic_model
+
+    with open_query_warehouse() as warehouse:
+        answer = run_sql(query, warehouse, load_semantic_model())
+    _print_answer(answer, json_output)
+    raise typer.Exit(answer.exit_code)
+
+
+def _print_answer(answer: Any, json_output: bool) -> None:
+    """JSON on stdout for programs; for people, the SQL, a table and one status line."""
+    if json_output:
+        print(answer.to_json())
+        return
+    if answer.status in ("rejected", "error"):
+        err_console.print(
+            f"[bold red]{answer.status}:[/] {escape(answer.error or '')}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return
+    from rich.syntax import Syntax
+
+    if answer.answer:
+        console.print(answer.answer, highlight=False)
+    if answer.sql:
+        console.print(Syntax(answer.sql, "sql", word_wrap=True))
+    table = Table(*answer.columns)
+    shown = answer.rows[:DISPLAY_ROWS]
+    for row in shown:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    if answer.columns:
+        console.print(table)
+    more = f", first {len(shown)} shown" if len(answer.rows) > len(shown) else ""
+    cut = " (truncated by the row limit)" if answer.truncated else ""
+    console.print(f"{len(answer.rows):,} rows{more}{cut} in {answer.elapsed_ms:.0f} ms")
+    if answer.chart:
+        console.print(f"chart: {answer.chart}")
+
+
+DISPLAY_ROWS = 50

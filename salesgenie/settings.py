@@ -5,12 +5,25 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from salesgenie.errors import SalesgenieError
+
 CATALOG = "prd_sales"
 DATA_DIR = Path("data")
+DATABRICKS = "databricks"
+
+
+def uses_databricks() -> bool:
+    """`SALESGENIE_WAREHOUSE=databricks`: queries go to Databricks SQL."""
+    return os.environ.get("SALESGENIE_WAREHOUSE", "").strip().lower() == DATABRICKS
 
 
 def warehouse_path() -> Path:
     """The DuckDB warehouse file: `SALESGENIE_WAREHOUSE` or data/prd_sales.duckdb."""
+    if uses_databricks():
+        raise SalesgenieError(
+            "SALESGENIE_WAREHOUSE=databricks: this step needs the local DuckDB warehouse "
+            "(on Databricks the pipeline runs as jobs on the cluster; see the README)"
+        )
     return Path(os.environ.get("SALESGENIE_WAREHOUSE") or DATA_DIR / f"{CATALOG}.duckdb")
 
 

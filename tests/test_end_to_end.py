@@ -2,7 +2,6 @@
 
 import duckdb
 import pandas as pd
-import pytest
 from typer.testing import CliRunner
 
 from salesgenie.cli import app
@@ -11,33 +10,14 @@ ETORKI = "ETORKI PORT 250G FAMILIAL X8 FR"
 MODEL_NAME = "prd_sales.gold.sales_weekly_forecast_model_final"
 
 
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("e2e")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(path)
-        mp.delenv("SALESGENIE_WAREHOUSE", raising=False)
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        runner = CliRunner()
-        for args in (
-            ["pipeline", "generate", "--scale", "0.1"],
-            ["pipeline", "prep"],
-            ["pipeline", "train", "--product", ETORKI],
-            ["pipeline", "publish"],
-        ):
-            result = runner.invoke(app, args)
-            assert result.exit_code == 0, (args, result.output, result.exception)
-        yield path
-
-
-def _query(workdir, sql):
-    with duckdb.connect(str(workdir / "data" / "prd_sales.duckdb"), read_only=True) as con:
+def _query(demo_workdir, sql):
+    with duckdb.connect(str(demo_workdir / "data" / "prd_sales.duckdb"), read_only=True) as con:
         return con.execute(sql).df()
 
 
-def test_etorki_fr01_has_87_train_weeks_then_3_predict_weeks(workdir):
+def test_etorki_fr01_has_87_train_weeks_then_3_predict_weeks(demo_workdir):
     rows = _query(
-        workdir,
+        demo_workdir,
         "SELECT o.* FROM prd_sales.gold.sales_overall o "
         "JOIN prd_sales.gold.mapping_timeseries_id_product m USING (timeseries_id) "
         f"WHERE m.product = '{ETORKI}' AND m.sales_org = 'FR01' ORDER BY date",
@@ -50,20 +30,20 @@ def test_etorki_fr01_has_87_train_weeks_then_3_predict_weeks(workdir):
     assert predict.model.notna().all() and (predict.sales_lower <= predict.sales_upper).all()
 
 
-def test_every_contract_table_is_filled(workdir):
+def test_every_contract_table_is_filled(demo_workdir):
     from pipeline.contract import GOLD_TABLES, SOURCE_TABLES
 
     for schema, tables in (("silver", SOURCE_TABLES), ("gold", GOLD_TABLES)):
         for table, columns in tables.items():
-            described = _query(workdir, f"DESCRIBE prd_sales.{schema}.{table}")
+            described = _query(demo_workdir, f"DESCRIBE prd_sales.{schema}.{table}")
             assert dict(zip(described.column_name, described.column_type, strict=True)) == columns
-            count = _query(workdir, f"SELECT count(*) AS n FROM prd_sales.{schema}.{table}")
+            count = _query(demo_workdir, f"SELECT count(*) AS n FROM prd_sales.{schema}.{table}")
             assert count.n[0] > 0, table
 
 
-def test_evaluation_has_one_row_per_series_model_window(workdir):
+def test_evaluation_has_one_row_per_series_model_window(demo_workdir):
     counts = _query(
-        workdir,
+        demo_workdir,
         "SELECT timeseries_id, model, count(*) AS windows, count(DISTINCT run_id) AS runs "
         "FROM prd_sales.gold.sales_weekly_evaluation_output GROUP BY ALL",
     )
@@ -71,12 +51,12 @@ def test_evaluation_has_one_row_per_series_model_window(workdir):
     assert set(counts.model) >= {"StatsForecastAutoArima", "StatsForecastBaselineNaive"}
 
 
-def test_champion_model_predicts_what_was_published(workdir, monkeypatch):
+def test_champion_model_predicts_what_was_published(demo_workdir, monkeypatch):
     import mlflow
 
-    monkeypatch.chdir(workdir)
-    mlflow.set_tracking_uri(f"sqlite:///{workdir / 'data' / 'mlflow.db'}")
-    scoring = _query(workdir, "SELECT * FROM prd_sales.gold.sales_weekly_scoring_output")
+    monkeypatch.chdir(demo_workdir)
+    mlflow.set_tracking_uri(f"sqlite:///{demo_workdir / 'data' / 'mlflow.db'}")
+    scoring = _query(demo_workdir, "SELECT * FROM prd_sales.gold.sales_weekly_scoring_output")
     model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@champion")
     ids = sorted(scoring.timeseries_id.unique())
     predicted = model.predict(pd.DataFrame({"timeseries_id": ids}), params={"horizon": 3})
@@ -87,7 +67,7 @@ def test_champion_model_predicts_what_was_published(workdir, monkeypatch):
     )
 
 
-def test_prep_again_is_a_no_op(workdir, monkeypatch):
-    monkeypatch.chdir(workdir)
+def test_prep_again_is_a_no_op(demo_workdir, monkeypatch):
+    monkeypatch.chdir(demo_workdir)
     result = CliRunner().invoke(app, ["pipeline", "prep"])
     assert result.exit_code == 0 and "skipped" in result.output

@@ -1,0 +1,1 @@
+"""The agent: a question or a query in, a checked answer (SQL, rows, chart, sentence) out."""

@@ -1,0 +1,61 @@
+"""The answer every interface returns, and its JSON shape (DESIGN.md's `--json` contract)."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+Status = Literal["ok", "clarification", "unanswerable", "rejected", "error"]
+
+EXIT_CODES: dict[str, int] = {
+    "ok": 0,
+    "clarification": 2,
+    "unanswerable": 2,
+    "rejected": 2,
+    "error": 1,
+}
+
+
+class Answer(BaseModel):
+    """One reply: what was asked, what ran, what came back."""
+
+    status: Status
+    question: str | None = None
+    answer: str | None = None
+    sql: str | None = None
+    columns: list[str] = Field(default_factory=list)
+    rows: list[list[Any]] = Field(default_factory=list)
+    chart: str | None = None
+    backend: str | None = None
+    elapsed_ms: float = 0.0
+    error: str | None = None
+    truncated: bool = False  # extra to the contract: the row limit cut the result
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.status]
+
+    def to_json(self) -> str:
+        """Exactly one JSON object; dates as ISO strings, NaN as null."""
+        payload = self.model_dump()
+        payload["rows"] = [[_json_value(v) for v in row] for row in self.rows]
+        return json.dumps(payload, ensure_ascii=False)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, list | tuple):
+        return [_json_value(v) for v in value]
+    return value

@@ -1,0 +1,36 @@
+"""Shared fixtures: one small demo warehouse, built once per test session through the CLI."""
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from salesgenie.cli import app
+
+ETORKI = "ETORKI PORT 250G FAMILIAL X8 FR"
+
+
+@pytest.fixture(scope="session")
+def demo_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A working directory whose data/ holds a demo warehouse (Etorki trained and published)
+    and its MLflow store. Tests read it; a test that changes it works on a copy."""
+    path = tmp_path_factory.mktemp("demo")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(path)
+        mp.delenv("SALESGENIE_WAREHOUSE", raising=False)
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        runner = CliRunner()
+        for args in (
+            ["pipeline", "generate", "--scale", "0.1"],
+            ["pipeline", "prep"],
+            ["pipeline", "train", "--product", ETORKI],
+            ["pipeline", "publish"],
+        ):
+            result = runner.invoke(app, args)
+            assert result.exit_code == 0, (args, result.output, result.exception)
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_warehouse(demo_workdir: Path) -> Path:
+    return demo_workdir / "data" / "prd_sales.duckdb"
