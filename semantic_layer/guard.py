@@ -5,9 +5,12 @@ subqueries included, is something the guard knows to be safe. What it returns is
 string but the checked tree rendered again: tables fully qualified, columns qualified, stars
 expanded to the allowed columns only, comments dropped, a LIMIT imposed. That rendering is parsed
 and checked a second time in the target dialect, because transpiling can itself produce new SQL
-(sqlglot renders a `date_diff` unit taken from a string literal unquoted for Databricks).
+(sqlglot renders a `date_diff` unit taken from a string literal unquoted for Databricks, and moves
+the LIMIT into a subquery when it emulates DISTINCT ON). Result columns keep their aliases;
+unaliased expressions get sqlglot's names (`_col_0`), so callers should alias what they compute.
 
-Rules, in the order they are checked (`GuardRejection.rule`):
+Rules (`GuardRejection.rule`), in the order they are checked; functions and other syntax are
+checked in one walk of the tree, so the first offending node decides between those two:
 
 - `characters`: control, invisible format (zero-width, bidi override) or line-separator
   characters anywhere.
@@ -24,7 +27,9 @@ Rules, in the order they are checked (`GuardRejection.rule`):
 - `allowed_tables`: a table that is neither one of `allowed` nor a CTE in scope.
 - `allowed_functions`: a function not on the allow-list below.
 - `unsupported_syntax`: any other construct the guard does not list as safe (WITH RECURSIVE,
-  parameters, lambdas, PIVOT, time travel …), or a rendering sqlglot cannot produce.
+  parameters, lambdas, PIVOT, time travel, TABLESAMPLE, LIMIT … PERCENT, FETCH …), or a
+  rendering for the target dialect that sqlglot cannot produce or that reads other tables or
+  loses the outer LIMIT.
 - `allowed_columns`: a column that is not one of its table's allowed columns, or is ambiguous.
 - `limit`: a LIMIT that is not a plain non-negative integer.
 
@@ -37,8 +42,10 @@ analyst needs are allowed (see `ALLOWED_FUNCTIONS`). `current_date` and `current
 allowed (relative-date questions); `current_database`, `current_schema`, `current_user`,
 `version` are not (they tell an attacker about the environment and answer no sales question).
 `unnest(array)` in the select list is allowed (forecast arrays); in FROM it is a table function.
-Everything else, in particular getenv, current_setting, duckdb_*, pg_*, read_*, glob, query,
-query_table, system, is rejected by not being listed.
+`list_avg` / `list_sum` are DuckDB-only and pass to Databricks unchanged (use `list_max`,
+`array_length`, which sqlglot translates). Everything else, in particular getenv,
+current_setting, duckdb_*, pg_*, read_*, glob, query, query_table, system, is rejected by not
+being listed.
 """
 
 from __future__ import annotations
@@ -439,7 +446,7 @@ def _check_tables(root: exp.Query, schema: dict) -> frozenset[str]:
             if not isinstance(node, exp.Values):
                 raise GuardRejection("table_functions", f"{_source_name(node)} in FROM")
         elif isinstance(node, exp.Table) and id(node) not in seen:
-            raise GuardRejection("allowed_tables", f"table {node.sql()!r} outside a FROM clause")
+            raise GuardRejection("allowed_tables", f"table {_snippet(node)} outside a FROM clause")
     return frozenset(tables)
 
 
@@ -504,29 +511,32 @@ def _qualify(root: exp.Query, dialect: str, schema: dict) -> exp.Query:
             identify=False,
         )
     except Exception as exc:  # fail closed: a query sqlglot cannot resolve does not run
-        problem = _column_problem(str(exc)) if isinstance(exc, OptimizeError) else None
+        problem = _column_problem(str(exc), schema) if isinstance(exc, OptimizeError) else None
         if problem:
             raise GuardRejection("allowed_columns", problem) from None
         raise GuardRejection("unsupported_syntax", _first_line(exc)) from None
 
 
-# sqlglot's column errors, as one-line messages naming the column.
-COLUMN_PROBLEMS = (
-    (
-        r"Column '(?P<c>.*?)' could not be resolved for table: '(?P<t>.*?)'",
-        "unknown column {t}.{c}",
-    ),
-    (r"Column '(?P<c>.*?)' could not be resolved", "unknown column {c}"),
-    (r"Unknown (?:output )?column: (?P<c>\S+)", "unknown column {c}"),
-    (r"Ambiguous column:? '?(?P<c>[^'\s]+)", "ambiguous column {c}: name its table"),
-    (r"Unknown table: (?P<t>\S+)", "{t} is not a table of the query"),
-)
-
-
-def _column_problem(message: str) -> str | None:
-    for pattern, template in COLUMN_PROBLEMS:
-        if match := re.match(pattern, message):
-            return template.format(**match.groupdict())
+def _column_problem(message: str, schema: dict) -> str | None:
+    """sqlglot's column errors as one line naming the column; None for any other error."""
+    if match := re.match(r"Column '(.*?)' could not be resolved( for table: '(.*?)')?", message):
+        column, table = match.group(1), match.group(3)
+        if table:
+            return f"unknown column {table}.{column}"
+        tables = [
+            columns for dbs in schema.values() for ts in dbs.values() for columns in ts.values()
+        ]
+        if any(column in columns for columns in tables):  # sqlglot says the same if ambiguous
+            return f"column {column} is ambiguous or not in its SELECT's tables: name its table"
+        return f"unknown column {column}"
+    if match := re.match(r"Unknown (?:output )?column: (\S+)", message):
+        return f"unknown column {match.group(1)}"
+    if match := re.match(r"Ambiguous column:? '?([^'\s]+)", message):
+        return f"ambiguous column {match.group(1)}: name its table"
+    if match := re.match(r"Cannot automatically join: (\S+)", message):
+        return f"unknown join column {match.group(1)}"
+    if match := re.match(r"Unknown table: (\S+)", message):
+        return f"{match.group(1)} is not a table of the query"
     return None
 
 

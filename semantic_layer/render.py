@@ -7,7 +7,7 @@ None of them reads the warehouse: what they show of the data is the model's samp
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from semantic_layer.model import Column, Dimension, SemanticModel, TimeDimension, normalise
@@ -77,12 +77,12 @@ class Vocabulary:
     """What the offline parser matches words against. Terms are normalised (lower case, `_` as
     space); a term may name several things (timeseries_id is in every table), hence tuples."""
 
-    tables: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    columns: dict[str, tuple[Ref, ...]] = field(default_factory=dict)
-    values: dict[Ref, tuple[str, ...]] = field(default_factory=dict)
-    enums: frozenset[Ref] = frozenset()  # columns whose values are complete
-    metrics: dict[str, tuple[Ref, ...]] = field(default_factory=dict)
-    filters: dict[str, tuple[Ref, ...]] = field(default_factory=dict)
+    tables: dict[str, tuple[str, ...]]  # term → catalog.schema.table
+    columns: dict[str, tuple[Ref, ...]]
+    values: dict[Ref, tuple[str, ...]]  # sample values (all values for the enums)
+    enums: frozenset[Ref]  # columns whose values are complete
+    metrics: dict[str, tuple[Ref, ...]]
+    filters: dict[str, tuple[Ref, ...]]
 
 
 def parser_vocabulary(model: SemanticModel) -> Vocabulary:

@@ -6,6 +6,7 @@ must fail here, naming it, before an agent writes SQL against a description that
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -62,6 +63,9 @@ def connect_read_only(path: Path | None = None) -> Iterator[duckdb.DuckDBPyConne
             con.execute(f"ATTACH '{quoted}' AS {settings.CATALOG} (READ_ONLY)")
         except duckdb.Error as exc:
             raise SalesgenieError(f"cannot open warehouse {path} read-only: {exc}") from None
+        # The SQL run here comes from a YAML file: it may read the warehouse, nothing else.
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
         yield con
     finally:
         con.close()
@@ -199,6 +203,8 @@ def _outside_model(model: SemanticModel, sql: str) -> str | None:
         tree = sqlglot.parse_one(sql, read="duckdb")
     except SqlglotError as exc:
         return f"is not SQL: {_one_line(exc)}"
+    if not isinstance(tree, exp.Query):
+        return "is not a SELECT"
     allowed = model.allowed_columns()
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
     for table in tree.find_all(exp.Table):
@@ -220,4 +226,5 @@ def _outside_model(model: SemanticModel, sql: str) -> str | None:
 
 
 def _one_line(exc: Exception) -> str:
-    return " ".join(str(exc).split())
+    """The error on one line, without DuckDB's echo of the statement ("LINE 1: … ^^^")."""
+    return re.split(r"\s+LINE \d+:", " ".join(str(exc).split()))[0]

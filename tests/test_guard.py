@@ -90,6 +90,8 @@ ATTACKS = [
     ("summarize", "SUMMARIZE sales_overall", "no_dml"),
     ("vacuum", "VACUUM", "no_dml"),
     ("bare-keyword", "CHECKPOINT", "select_only"),
+    ("values-root", "VALUES (1)", "select_only"),
+    ("pivot-statement", "PIVOT sales_overall ON type USING SUM(sales)", "select_only"),
     # table functions
     ("read_csv", "SELECT * FROM read_csv('/etc/passwd')", "table_functions"),
     ("read_parquet", "SELECT * FROM read_parquet('data/*.parquet')", "table_functions"),
@@ -159,6 +161,18 @@ ATTACKS = [
         "SELECT * FROM (WITH y AS (SELECT 2 AS b) SELECT * FROM y) AS z, y",
         "allowed_tables",
     ),
+    ("four-part-name", "SELECT * FROM a.prd_sales.gold.sales_overall", "allowed_tables"),
+    (
+        "silver-in-scalar-subquery",
+        "SELECT sales FROM sales_overall "
+        "WHERE sales > (SELECT AVG(net_value) FROM prd_sales.silver.fact_sales_orders)",
+        "allowed_tables",
+    ),
+    (
+        "alias-clash-with-cte",
+        "WITH c AS (SELECT 1 AS a) SELECT * FROM c AS a, prd_sales.silver.dim_customer AS a",
+        "allowed_tables",
+    ),
     ("homoglyph-table", "SELECT * FROM \u0455ales_overall", "allowed_tables"),
     # functions off the allow-list
     ("getenv", "SELECT getenv('HOME')", "allowed_functions"),
@@ -191,6 +205,9 @@ ATTACKS = [
         "unsupported_syntax",
     ),
     ("parameter", "SELECT sales FROM sales_overall WHERE sales > $1", "unsupported_syntax"),
+    ("time-travel", "SELECT * FROM sales_overall AT (VERSION => 1)", "unsupported_syntax"),
+    ("tablesample", "SELECT * FROM sales_overall USING SAMPLE 10", "unsupported_syntax"),
+    ("for-update", "SELECT sales FROM sales_overall FOR UPDATE", "unsupported_syntax"),
     ("limit-subquery", "SELECT sales FROM sales_overall LIMIT (SELECT 5)", "limit"),
     ("limit-negative", "SELECT sales FROM sales_overall LIMIT -1", "limit"),
     # comment and unicode tricks
@@ -253,7 +270,13 @@ def test_attack_rejected_for_the_right_rule(sql, rule, read, target):
         ("SELECT * FROM '/etc/passwd'", "/etc/passwd"),
         ("SELECT * FROM silver.dim_customer", "silver.dim_customer"),
         ("SELECT getenv('HOME')", "getenv()"),
-        ("SELECT nosuch FROM sales_overall", "nosuch"),
+        ("SELECT nosuch FROM sales_overall", "unknown column nosuch"),
+        ("SELECT zz.sales FROM sales_overall", "unknown column zz.sales"),
+        (
+            "SELECT timeseries_id FROM sales_overall s JOIN mapping_timeseries_id_product m "
+            "ON s.timeseries_id = m.timeseries_id",
+            "column timeseries_id is ambiguous",
+        ),
         ("WITH x AS (DELETE FROM sales_overall RETURNING *) SELECT 1", "DELETE"),
         ("CREATE MACRO m(x) AS x", "CREATE MACRO"),
         ("LOAD httpfs", "LOAD"),
@@ -263,6 +286,13 @@ def test_attack_rejected_for_the_right_rule(sql, rule, read, target):
 def test_rejection_names_the_offender(sql, named):
     with pytest.raises(GuardRejection, match=re.escape(named)):
         check_sql(sql, ALLOWED)
+
+
+def test_command_fallback_is_not_logged(caplog):
+    """sqlglot would warn on stderr about parsing LOAD as a bare command; the CLI stays quiet."""
+    with pytest.raises(GuardRejection):
+        check_sql("LOAD httpfs", ALLOWED)
+    assert not caplog.records
 
 
 # The queries the agent builds, and the constructs the guard must not trip over.
@@ -344,17 +374,20 @@ ACCEPTED = {
         GROUP BY timeseries_id, model
         QUALIFY ROW_NUMBER() OVER (PARTITION BY timeseries_id ORDER BY smape) = 1""",
     "star_hides_model_pickle": "SELECT * FROM sales_weekly_evaluation_output",
-    "forecast_array_mean": """
-        SELECT model, backtest_window_start_date, list_avg(forecast) AS mean_forecast,
-               len(actual) AS horizon
+    "forecast_arrays": """
+        SELECT model, backtest_window_start_date, list_max(forecast) AS peak_forecast,
+               array_length(actual) AS horizon, forecast[1] AS first_week
         FROM sales_weekly_evaluation_output""",
+    "forecast_array_unnest": """
+        SELECT timeseries_id, model, unnest(forecast) AS forecast
+        FROM sales_weekly_evaluation_output WHERE metric_name = 'smape'""",
     "exists_and_between": """
         SELECT m.product FROM mapping_timeseries_id_product m
         WHERE EXISTS (SELECT 1 FROM sales_overall s WHERE s.timeseries_id = m.timeseries_id
                       AND s.type = 'predict' AND s.date BETWEEN DATE '2025-01-06'
                       AND DATE '2025-03-31')""",
     "date_functions": """
-        SELECT year(date) AS yr, quarter(date) AS q, strftime(date, '%Y-%W') AS week_label,
+        SELECT year(date) AS yr, quarter(date) AS q, strftime(date, '%Y-%m') AS month_label,
                date_diff('week', date, DATE '2025-01-06') AS weeks_before,
                date + INTERVAL 7 DAY AS next_week, ROUND(SUM(sales), 1) AS units
         FROM sales_overall WHERE date < current_date GROUP BY ALL""",

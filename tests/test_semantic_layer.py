@@ -225,14 +225,26 @@ def test_validate_names_a_wrong_type_and_an_incomplete_enum(model, demo_warehous
     [
         ("SELECT model_pickle FROM prd_sales.gold.sales_weekly_evaluation_output", "column"),
         ("SELECT brand FROM prd_sales.silver.dim_material", "prd_sales.silver.dim_material"),
+        ("COPY (SELECT 1) TO 'x.csv'", "is not a SELECT"),
     ],
 )
-def test_verified_query_must_stay_inside_the_model(model, demo_warehouse, sql, reason):
+def test_verified_query_must_stay_inside_the_model(
+    model, demo_warehouse, sql, reason, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)  # where a COPY that slipped through would write
     model.verified_queries[0].sql = sql
     (problem,) = _problems(model, demo_warehouse)
-    assert (
-        problem.startswith("verified query etorki_actual_and_forecast: uses") and reason in problem
-    )
+    assert problem.startswith("verified query etorki_actual_and_forecast: ") and reason in problem
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_validating_connection_reads_nothing_but_the_warehouse(demo_warehouse, tmp_path):
+    copy = f"COPY (SELECT 1) TO '{tmp_path / 'x.csv'}'"
+    with connect_read_only(demo_warehouse) as con:
+        for sql in (copy, "SET enable_external_access = true"):
+            with pytest.raises(duckdb.Error):
+                con.execute(sql)
+    assert not (tmp_path / "x.csv").exists()
 
 
 def test_every_verified_query_runs_and_etorki_shows_train_then_predict(model, demo_warehouse):

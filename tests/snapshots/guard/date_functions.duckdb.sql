@@ -1,7 +1,7 @@
 SELECT
   YEAR(sales_overall.date) AS yr,
   QUARTER(sales_overall.date) AS q,
-  STRFTIME(sales_overall.date, '%Y-%W') AS week_label,
+  STRFTIME(sales_overall.date, '%Y-%m') AS month_label,
   DATE_DIFF('WEEK', sales_overall.date, CAST('2025-01-06' AS DATE)) AS weeks_before,
   sales_overall.date + INTERVAL '7' DAY AS next_week,
   ROUND(SUM(sales_overall.sales), 1) AS units
