@@ -1,5 +1,6 @@
-"""The semantic layer: the YAML loads typed, tells the truth about the gold tables (checked on a
-demo warehouse), fails naming what broke, and renders the same facts for LLM, parser and page."""
+"""The semantic layer: the YAML loads typed, tells the truth about the gold tables (checked on
+conftest's demo warehouse), fails naming what broke, and renders the same facts for LLM, parser
+and page."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 from pipeline.contract import GOLD_TABLES
 from salesgenie.cli import app
 from salesgenie.errors import SalesgenieError
+from semantic_layer.guard import check_sql
 from semantic_layer.model import (
     DEFAULT_PATH,
     Dimension,
@@ -35,26 +37,6 @@ SEED_QUESTION = (
 OVERALL = "prd_sales.gold.sales_overall"
 MAPPING = "prd_sales.gold.mapping_timeseries_id_product"
 EVALUATION = "prd_sales.gold.sales_weekly_evaluation_output"
-
-
-@pytest.fixture(scope="module")
-def demo_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small demo warehouse (Etorki trained and published), built once through the CLI."""
-    path = tmp_path_factory.mktemp("semantic")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(path)
-        mp.delenv("SALESGENIE_WAREHOUSE", raising=False)
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        runner = CliRunner()
-        for args in (
-            ["pipeline", "generate", "--scale", "0.1"],
-            ["pipeline", "prep"],
-            ["pipeline", "train", "--product", ETORKI],
-            ["pipeline", "publish"],
-        ):
-            result = runner.invoke(app, args)
-            assert result.exit_code == 0, (args, result.output, result.exception)
-    return path / "data" / "prd_sales.duckdb"
 
 
 @pytest.fixture
@@ -260,6 +242,12 @@ def test_every_verified_query_runs_and_etorki_shows_train_then_predict(model, de
         "2025-09-15",
     ]
     assert all(results.values()), [name for name, rows in results.items() if not rows]
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "databricks"])
+def test_every_verified_query_passes_the_guard(model, dialect):
+    for query in model.verified_queries:
+        check_sql(query.sql, model.allowed_columns(), dialect=dialect)
 
 
 def test_refresh_fills_sample_values_from_the_data(model, demo_warehouse, tmp_path):
