@@ -34,7 +34,12 @@ class Answer(BaseModel):
     backend: str | None = None
     elapsed_ms: float = 0.0
     error: str | None = None
-    truncated: bool = False  # extra to the contract: the row limit cut the result
+    # Extra to the contract (DESIGN keys above stay as they are):
+    truncated: bool = False  # the row limit cut the result
+    assumptions: list[str] = Field(default_factory=list)  # e.g. "latest actual week: 2025-08-25"
+    candidates: list[str] = Field(default_factory=list)  # clarification: what it hesitates between
+    suggestions: list[str] = Field(default_factory=list)  # unanswerable: what can be asked instead
+    usage: dict[str, Any] = Field(default_factory=dict)  # LLM tokens, latency, repairs
 
     @property
     def exit_code(self) -> int:

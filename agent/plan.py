@@ -44,6 +44,7 @@ class Clarification(BaseModel):
     kind: Literal["clarification"] = "clarification"
     message: str
     candidates: list[str] = Field(default_factory=list)
+    usage: dict[str, Any] = Field(default_factory=dict)  # LLM tokens and latency
 
 
 class Unanswerable(BaseModel):
@@ -52,6 +53,7 @@ class Unanswerable(BaseModel):
     kind: Literal["unanswerable"] = "unanswerable"
     message: str
     suggestions: list[str] = Field(default_factory=list)
+    usage: dict[str, Any] = Field(default_factory=dict)  # LLM tokens and latency
 
 
 Plan = SqlPlan | Clarification | Unanswerable
