@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 # Actual history blue, forecast orange as in the training charts; other series cycle on.
 KNOWN_COLORS = {"train": "tab:blue", "actual": "tab:blue", "predict": "tab:orange"}
+LEGEND = {"train": "train (actual)", "predict": "predict (forecast)"}
 CYCLE = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink"]
 MAX_BARS = 40  # more categories are unreadable: the chart keeps the first ones (rows order)
 
@@ -83,13 +84,11 @@ def _line(ax: Axes, spec: ChartSpec, index: dict[str, int], rows: Sequence[Seque
         dated = dated or any(isinstance(x, date) for x in xs)
         color = _color(key, position)
         dashed = key is not None and str(key) in spec.dashed
-        label = None if key is None else str(key)
+        label = None if key is None else LEGEND.get(str(key), str(key))
         marker = "o" if len(xs) <= 30 else None
         if dashed and last_solid is not None and xs and last_solid[0] < xs[0]:
             ax.plot([last_solid[0], xs[0]], [last_solid[1], ys[0]], color=color, linestyle=":")
-        ax.plot(
-            xs, ys, color=color, linestyle="--" if dashed else "-", marker=marker, label=label
-        )
+        ax.plot(xs, ys, color=color, linestyle="--" if dashed else "-", marker=marker, label=label)
         if spec.band and any(r[index[spec.band[0]]] is not None for _, _, r in points):
             lower, upper = (index[spec.band[0]], index[spec.band[1]])
             banded = [p for p in points if p[2][lower] is not None and p[2][upper] is not None]

@@ -45,6 +45,11 @@ from salesgenie.errors import SalesgenieError
 from salesgenie.warehouses import Warehouse
 from semantic_layer.model import SemanticModel
 
+# The question the project was seeded with: it must answer offline, verbatim.
+SEED_QUESTION = (
+    "Please show a graphic with sales for product Etorki and the prediction from the model, on a "
+    "line plot. Please differentiate colors for train (actual) and predict."
+)
 BackendChoice = Literal["auto", "offline", "llm"]
 BACKENDS: tuple[str, ...] = ("auto", "offline", "llm")
 CONFIDENCE_THRESHOLD = 0.6  # offline plans below this go to the LLM in auto mode
@@ -176,7 +181,7 @@ class Agent:
             except Exception as exc:  # the numbers stand without their picture
                 result.assumptions.append(f"chart not drawn: {_one_line(exc)}")
             else:
-                result.chart = str(drawn) if drawn else None
+                result.chart = str(drawn.resolve()) if drawn else None
         return result
 
     def _sentence(self, backend: Backend, plan: SqlPlan, result: Answer) -> str:
@@ -248,7 +253,9 @@ def open_agent(
         raise
 
 
-def _reply(plan: Clarification | Unanswerable, backend: str, notes: list[str], usage: dict) -> Answer:
+def _reply(
+    plan: Clarification | Unanswerable, backend: str, notes: list[str], usage: dict
+) -> Answer:
     if isinstance(plan, Clarification):
         return Answer(
             status="clarification",

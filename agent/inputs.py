@@ -37,18 +37,24 @@ _SQL_TEMPLATE = r"""^\s*\(*\s*(
 # Function words: English ones mark an English question; the others, with none of the English,
 # mark another language. Product and brand names ("Caprice des Dieux") hold a few of the latter,
 # hence two of them and no English word before we say so.
-_ENGLISH = set(
-    "the of for and or what which who how many much show give list plot chart draw compare "
-    "is are was were me my our by per in on at to from with vs versus top bottom best worst "
-    "last next this sales sale forecast forecasts prediction predicted total average sum "
-    "week weeks weekly month months monthly year years quarter product products brand brands "
-    "model models series please".split()
+_ENGLISH = frozenset(
+    re.findall(
+        r"\S+",
+        "the of for and or what which who how many much show give list plot chart draw compare "
+        "is are was were me my our by per in on at to from with vs versus top bottom best worst "
+        "last next this sales sale forecast forecasts prediction predicted total average sum "
+        "week weeks weekly month months monthly year years quarter product products brand brands "
+        "model models series please",
+    )
 )
-_FOREIGN = set(
-    "les des du est pour avec dans une quelles quels quelle quel ventes montre montrez moi "
-    "combien prévision prévisions semaine semaines und der die das ist für mit verkäufe wie "
-    "viele zeige zeigen umsatz woche los las por para qué cuál cuáles ventas muestra cuántos "
-    "semana della delle vendite quali quanto mostra settimana vendas quais mostrar".split()
+_FOREIGN = frozenset(
+    re.findall(
+        r"\S+",
+        "les des du est pour avec dans une quelles quels quelle quel ventes montre montrez moi "
+        "combien prévision prévisions semaine semaines und der die das ist für mit verkäufe wie "
+        "viele zeige zeigen umsatz woche los las por para qué cuál cuáles ventas muestra cuántos "
+        "semana della delle vendite quali quanto mostra settimana vendas quais mostrar",
+    )
 )
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 
@@ -87,7 +93,7 @@ def check_question(text: str, tables: Iterable[str] = ()) -> InputProblem | None
     if _sql_pattern(tuple(sorted(tables))).match(stripped):
         return InputProblem(
             "unanswerable",
-            "this is SQL, not a question: run it with `salesgenie sql \"…\"` (or /sql in chat), "
+            'this is SQL, not a question: run it with `salesgenie sql "…"` (or /sql in chat), '
             "where the guard checks it",
         )
     if _other_language(stripped):

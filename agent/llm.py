@@ -18,7 +18,7 @@ import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from agent.plan import ChartSpec, Clarification, Plan, SqlPlan, Turn, Unanswerable
 from salesgenie.errors import SalesgenieError
@@ -222,9 +222,15 @@ class LLMBackend:
         usage = _usage(result["raw"], self.llm_model, time.perf_counter() - start)
         parsed = result["parsed"]
         if result["parsing_error"] is not None or not isinstance(parsed, QueryPlan):
-            problem = _one_line(result["parsing_error"] or "no structured output")
+            problem = _problem(result["parsing_error"]) or self._no_output_hint()
             raise LLMBadOutput(f"{self._where}: the answer is not a query plan ({problem})")
         return _to_plan(parsed, usage, self._where)
+
+    def _no_output_hint(self) -> str:
+        """Some servers (older Ollama, vLLM without a tool parser) ignore forced tool calls."""
+        if self.structured_output == "tools":
+            return "no tool call; try SALESGENIE_LLM_STRUCTURED_OUTPUT=json_mode"
+        return "no structured output"
 
     @property
     def _where(self) -> str:
@@ -299,6 +305,14 @@ def _server_message(exc: Any) -> str:
         if message:
             return _one_line(message)
     return _one_line(exc.message)
+
+
+def _problem(error: Exception | None) -> str | None:
+    """A schema violation as "field: what is wrong", without pydantic's links."""
+    if isinstance(error, ValidationError):
+        first = error.errors()[0]
+        return f"{'.'.join(map(str, first['loc'])) or 'output'}: {first['msg']}"
+    return _one_line(error) if error is not None else None
 
 
 def _one_line(value: object) -> str:

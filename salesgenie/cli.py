@@ -355,6 +355,7 @@ def demo(
     _run_prep(force=True)
     summary = _run_train(TrainParams())
     _run_publish()
+    etorki = _answer_seed_question()
     table = Table(title=f"salesgenie demo done in {time.perf_counter() - started:.0f}s")
     table.add_column("what")
     table.add_column("where", overflow="fold")
@@ -362,10 +363,30 @@ def demo(
     table.add_row("MLflow store", settings.mlflow_tracking_uri())
     for name, path in summary.tracking.artifacts.items():
         table.add_row(f"chart: {name}", str(Path(path).resolve()))
+    if etorki is not None:
+        table.add_row("chart: the Etorki question", str(etorki.resolve()))
     table.add_row(
         "open the runs", f"mlflow ui --backend-store-uri {settings.mlflow_tracking_uri()}"
     )
     console.print(table)
+
+
+def _answer_seed_question() -> Path | None:
+    """The seed's Etorki question, answered offline: its sentence, and its chart's path."""
+    from agent.core import SEED_QUESTION, open_agent
+
+    console.print(f"question: {SEED_QUESTION}", highlight=False)
+    with open_agent("offline") as agent:
+        answer = agent.ask(SEED_QUESTION, chart_path=settings.charts_dir() / "etorki.png")
+    if answer.status != "ok":
+        err_console.print(
+            f"[yellow]warning:[/] the Etorki question got {answer.status}: "
+            f"{escape(answer.error or answer.answer or '')}",
+            highlight=False,
+        )
+        return None
+    console.print(answer.answer, highlight=False, markup=False)
+    return Path(answer.chart) if answer.chart else None
 
 
 def _print_counts(title: str, counts: dict[str, int]) -> None:
@@ -470,6 +491,91 @@ def sql_command(
     raise typer.Exit(answer.exit_code)
 
 
+JsonOutput = Annotated[
+    bool, typer.Option("--json", help="Print exactly one JSON object (DESIGN.md's shape).")
+]
+BackendOption = Annotated[
+    str,
+    typer.Option(
+        "--backend",
+        help="offline: the built-in parser; llm: an OpenAI-compatible server (OPENAI_BASE_URL); "
+        "auto: offline first, the LLM when the parser is unsure and an LLM is configured.",
+    ),
+]
+
+
+@app.command("ask")
+def ask_command(
+    question: Annotated[str, typer.Argument(help="A question about sales and forecasts.")],
+    json_output: JsonOutput = False,
+    chart: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where to save the chart PNG; default data/charts/answers/.", metavar="PATH"
+        ),
+    ] = None,
+    backend: BackendOption = "auto",
+    no_chart: Annotated[bool, typer.Option("--no-chart", help="Do not draw a chart.")] = False,
+) -> None:
+    """Answer one question: the sentence, the SQL behind it, the rows and a chart."""
+    from agent.answer import Answer
+    from agent.core import open_agent
+
+    try:
+        with open_agent(backend) as agent:  # type: ignore[arg-type]
+            answer = agent.ask(question, chart_path=chart, chart=not no_chart)
+    except SalesgenieError as exc:  # no warehouse, no LLM configured…: still one JSON object
+        answer = Answer(status="error", question=question, backend=backend, error=str(exc))
+    _print_answer(answer, json_output)
+    raise typer.Exit(answer.exit_code)
+
+
+CHAT_HELP = """Ask questions in plain English; follow-ups ("and for FR01?", "same for 2024",
+"only the forecast", "as a table") start from the previous answer.
+  /sql QUERY   run one read-only SELECT through the guard
+  /new         forget the conversation so far
+  /help        this text
+  /quit        leave (Ctrl-D too)"""
+
+
+@app.command("chat")
+def chat_command(backend: BackendOption = "auto") -> None:
+    """A terminal conversation with follow-ups; shows each answer's SQL, rows and chart path."""
+    from agent.core import Conversation, open_agent
+    from agent.sql_runner import run_sql
+
+    with open_agent(backend) as agent:  # type: ignore[arg-type]
+        conversation = Conversation()
+        console.print("salesgenie chat — /help for commands, /quit to leave", highlight=False)
+        while True:
+            try:
+                line = console.input("[bold]> [/]").strip()
+            except EOFError:
+                break
+            except KeyboardInterrupt:
+                console.print()
+                break
+            if not line:
+                continue
+            command, _, rest = line.partition(" ")
+            if command in ("/quit", "/exit", "/q"):
+                break
+            if command == "/help":
+                console.print(CHAT_HELP, highlight=False, markup=False)
+            elif command == "/new":
+                conversation = Conversation()
+                console.print("new conversation")
+            elif command == "/sql":
+                if rest.strip():
+                    _print_answer(run_sql(rest, agent.warehouse, agent.model), False)
+                else:
+                    err_console.print("usage: /sql SELECT …", highlight=False)
+            elif command.startswith("/"):
+                err_console.print(f"unknown command {escape(command)}: /help lists them")
+            else:
+                _print_answer(agent.ask(line, conversation), False)
+
+
 def _print_answer(answer: Any, json_output: bool) -> None:
     """JSON on stdout for programs; for people, the SQL, a table and one status line."""
     if json_output:
@@ -482,23 +588,34 @@ def _print_answer(answer: Any, json_output: bool) -> None:
             soft_wrap=True,
         )
         return
+    if answer.status in ("clarification", "unanswerable"):
+        console.print(f"[bold yellow]{answer.status}:[/] {escape(answer.answer or '')}")
+        for option in answer.candidates or answer.suggestions:
+            console.print(f"  - {option}", highlight=False, markup=False)
+        return
     from rich.syntax import Syntax
 
     if answer.answer:
-        console.print(answer.answer, highlight=False)
+        console.print(answer.answer, highlight=False, markup=False)
+    for note in answer.assumptions:
+        console.print(f"[dim]assumed: {escape(note)}[/]", highlight=False)
     if answer.sql:
         console.print(Syntax(answer.sql, "sql", word_wrap=True))
     table = Table(*answer.columns)
-    shown = answer.rows[:DISPLAY_ROWS]
-    for row in shown:
+    rows = answer.rows
+    more = ""
+    if len(rows) > DISPLAY_ROWS:  # head and tail: a forecast is at the end of its series
+        half = DISPLAY_ROWS // 2
+        rows = [*rows[:half], ["…"] * len(answer.columns), *rows[-half:]]
+        more = f", first and last {half} shown"
+    for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row))
     if answer.columns:
         console.print(table)
-    more = f", first {len(shown)} shown" if len(answer.rows) > len(shown) else ""
     cut = " (truncated by the row limit)" if answer.truncated else ""
     console.print(f"{len(answer.rows):,} rows{more}{cut} in {answer.elapsed_ms:.0f} ms")
     if answer.chart:
-        console.print(f"chart: {answer.chart}")
+        console.print(f"chart: {answer.chart}", highlight=False, soft_wrap=True)
 
 
 DISPLAY_ROWS = 50

@@ -47,6 +47,7 @@ ETORKI_CHART = {
     "x_label": "Week",
     "y_label": "Units",
 }
+EMPTY = {"error": {"message": "no scripted reply left", "type": "server_error"}}
 USAGE = {"prompt_tokens": 4321, "completion_tokens": 87, "total_tokens": 4408}
 
 
@@ -68,8 +69,14 @@ class FakeOpenAI:
                     self._send(404, {"error": {"message": f"no route {self.path}"}})
                     return
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                fake.requests.append({"path": self.path, "headers": dict(self.headers), **body})
-                reply = fake.script.pop(0)
+                fake.requests.append(
+                    {
+                        "path": self.path,
+                        "headers": {k.lower(): v for k, v in self.headers.items()},
+                        **body,
+                    }
+                )
+                reply = fake.script.pop(0) if fake.script else {"status": 500, "body": EMPTY}
                 if "sleep" in reply:
                     fake.release.wait(reply["sleep"])
                     reply = {"plan": {"status": "unanswerable", "message": "too late"}}
@@ -95,7 +102,9 @@ class FakeOpenAI:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.base_url = f"http://127.0.0.1:{self.server.server_port}/v1"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self.thread.start()
 
     def close(self) -> None:
@@ -159,7 +168,12 @@ def server() -> Iterator[FakeOpenAI]:
 @pytest.fixture
 def backend(model: SemanticModel, server: FakeOpenAI) -> LLMBackend:
     return LLMBackend(
-        model, base_url=server.base_url, api_key="sk-test", llm_model="test-model", timeout_s=5
+        model,
+        base_url=server.base_url,
+        api_key="sk-test",
+        llm_model="test-model",
+        timeout_s=5,
+        structured_output="tools",
     )
 
 
@@ -284,7 +298,7 @@ def test_the_request_carries_the_layer_and_history_but_no_rows(
     backend.plan("and for FR01?", history)
 
     [request] = server.requests
-    assert request["headers"]["Authorization"] == "Bearer sk-test"
+    assert request["headers"]["authorization"] == "Bearer sk-test"
     system, *turns = request["messages"]
     assert system["role"] == "system" and llm_context(model) in system["content"]
     assert [m["role"] for m in turns] == ["user", "assistant", "user"]
@@ -298,17 +312,21 @@ def test_the_request_carries_the_layer_and_history_but_no_rows(
     assert series <= set(re.findall(r"\b[A-Z]{2}\d{2}_\d{6}\b", llm_context(model)))
 
 
-def test_json_schema_output_is_read_from_the_message_content(
-    model: SemanticModel, server: FakeOpenAI
+@pytest.mark.parametrize("method", ["json_schema", "json_mode"])
+def test_response_format_output_is_read_from_the_message_content(
+    model: SemanticModel, server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch, method: str
 ) -> None:
-    backend = LLMBackend(
-        model, base_url=server.base_url, llm_model="m", structured_output="json_schema"
-    )
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv("SALESGENIE_LLM_STRUCTURED_OUTPUT", method)
+    backend = LLMBackend(model, base_url=server.base_url, llm_model="m")
     server.script = [_sql(ETORKI_SQL, ETORKI_CHART)]
     plan = backend.plan(QUESTION, [])
     assert isinstance(plan, SqlPlan) and plan.chart.color == "type"
-    assert server.requests[0]["response_format"]["type"] == "json_schema"
-    assert server.requests[0]["headers"]["Authorization"] == "Bearer not-needed"
+    assert server.requests[0]["response_format"]["type"] == {"json_mode": "json_object"}.get(
+        method, method
+    )
+    assert "tools" not in server.requests[0]
+    assert server.requests[0]["headers"]["authorization"] == "Bearer not-needed"
 
 
 @pytest.mark.parametrize(
@@ -319,9 +337,11 @@ def test_json_schema_output_is_read_from_the_message_content(
             "HTTP 401: Incorrect API key provided",
         ),
         ({"status": 404, "body": {"message": "Endpoint m not found"}}, "HTTP 404: Endpoint m"),
-        ({"content": "Sure! Here is your SQL: SELECT 1"}, "the answer is not a query plan"),
+        ({"content": "Sure! Here is your SQL: SELECT 1"}, "not a query plan (no tool call"),
         ({"plan": {"status": "sql"}}, "status sql without a query"),
-        ({"plan": {"status": "maybe"}}, "the answer is not a query plan"),
+        ({"plan": {"status": "maybe"}}, "not a query plan (status: Input should be 'sql'"),
+        ({"plan": {"sql": "SELECT 1"}}, "not a query plan (status: Field required)"),
+        ({"content": "{not json"}, "not a query plan"),
     ],
 )
 def test_http_errors_and_malformed_output_are_one_line(
@@ -332,6 +352,13 @@ def test_http_errors_and_malformed_output_are_one_line(
         backend.plan(QUESTION, [])
     assert message in str(failed.value) and "\n" not in str(failed.value)
     assert isinstance(failed.value, LLMBadOutput) == ("status" not in reply)
+
+
+def test_a_server_error_is_retried_once_not_more(backend: LLMBackend, server: FakeOpenAI) -> None:
+    server.script = [{"status": 503, "body": {"error": {"message": "overloaded"}}}] * 5
+    with pytest.raises(LLMUnavailable, match="HTTP 503: overloaded$"):
+        backend.plan(QUESTION, [])
+    assert len(server.requests) == 2
 
 
 def test_a_refused_connection_is_a_clear_error(model: SemanticModel) -> None:

@@ -1,0 +1,13 @@
+SELECT
+  m.sales_org AS sales_org,
+  CAST(TRUNC(o.date, 'MONTH') AS DATE) AS month,
+  SUM(CASE WHEN o.type = 'train' THEN o.sales END) AS actual_sales
+FROM prd_sales.gold.sales_overall AS o
+JOIN prd_sales.gold.mapping_timeseries_id_product AS m
+  ON o.timeseries_id = m.timeseries_id
+GROUP BY
+  m.sales_org,
+  CAST(TRUNC(o.date, 'MONTH') AS DATE)
+ORDER BY
+  sales_org ASC NULLS LAST,
+  month ASC NULLS LAST
