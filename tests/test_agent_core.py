@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from agent.charts import render_chart
-from agent.core import MAX_REPAIRS, Agent, Conversation, open_agent
+from agent.core import MAX_REPAIRS, SEED_QUESTION, Agent, Conversation, open_agent
 from agent.plan import ChartSpec, Clarification, Plan, SqlPlan, Turn, Unanswerable
 from salesgenie.errors import SalesgenieError
 from salesgenie.warehouses import DuckDBWarehouse
@@ -266,3 +266,23 @@ def test_llm_backend_needs_a_server(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(SalesgenieError, match="OPENAI_BASE_URL"):
         open_agent("llm")
+
+
+def test_offline_agent_answers_the_seed_question_and_its_follow_ups(model, warehouse, tmp_path):
+    agent = open_agent("offline", warehouse=warehouse, model=model)
+    agent.charts_dir = tmp_path
+    conversation = Conversation()
+    seed = agent.ask(SEED_QUESTION, conversation)
+    assert seed.status == "ok" and seed.backend == "offline"
+    assert "mapping_timeseries_id_product" in seed.sql and "sales_overall" in seed.sql
+    assert {row[1] for row in seed.rows} == {"train", "predict"}
+    assert Path(seed.chart).read_bytes()[:8] == PNG
+    assert any(note.startswith("latest actual week: ") for note in seed.assumptions)
+    fr01 = agent.ask("and for FR01?", conversation)
+    assert fr01.status == "ok" and "FR01" in fr01.sql and "FR01" in fr01.answer
+    forecast = agent.ask("only the forecast", conversation)
+    assert {row[1] for row in forecast.rows} == {"predict"}
+    table = agent.ask("as a table", conversation)
+    assert table.status == "ok" and table.chart is None
+    agent.close()  # the agent does not own the fixture's warehouse
+    assert warehouse.execute("SELECT 1 AS one").rows == [(1,)]

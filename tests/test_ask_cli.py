@@ -99,6 +99,7 @@ def test_chat_helps_answers_runs_sql_and_quits(demo_warehouse, tmp_path):
         [
             "/help",
             SEED_QUESTION,
+            "and for FR01?",
             "/sql SELECT DISTINCT brand FROM mapping_timeseries_id_product",
             "/sql DROP TABLE sales_overall",
             "/quit",
@@ -112,7 +113,18 @@ def test_chat_helps_answers_runs_sql_and_quits(demo_warehouse, tmp_path):
     assert "sales_overall" in out and "chart: " in out  # the answer: SQL and chart path
     assert "ETORKI" in out and "1 rows" in out  # /sql
     assert "rejected" in done.stderr and "Traceback" not in done.stderr
-    assert len(list((tmp_path / "data" / "charts" / "answers").glob("*.png"))) == 1
+    assert "FR01 France" in out  # the follow-up kept the product
+    assert len(list((tmp_path / "data" / "charts" / "answers").glob("*.png"))) == 2
+
+
+def test_demo_answers_the_seed_question_into_data_charts(demo_warehouse, tmp_path, monkeypatch):
+    from salesgenie.cli import _answer_seed_question
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SALESGENIE_WAREHOUSE", str(demo_warehouse))
+    chart = _answer_seed_question()
+    assert chart == (tmp_path / "data" / "charts" / "etorki.png").resolve()
+    assert chart.read_bytes()[:8] == PNG
 
 
 def test_chat_ends_at_end_of_input(demo_warehouse, tmp_path):
