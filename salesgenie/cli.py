@@ -609,7 +609,7 @@ def _print_answer(answer: Any, json_output: bool) -> None:
         rows = [*rows[:half], ["…"] * len(answer.columns), *rows[-half:]]
         more = f", first and last {half} shown"
     for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
+        table.add_row(*(_cell(v) for v in row))
     if answer.columns:
         console.print(table)
     cut = " (truncated by the row limit)" if answer.truncated else ""
@@ -619,3 +619,12 @@ def _print_answer(answer: Any, json_output: bool) -> None:
 
 
 DISPLAY_ROWS = 50
+
+
+def _cell(value: Any) -> str:
+    """Readable numbers: thousands separated, two decimals; small ratios (SMAPE) keep four."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.2f}" if abs(value) >= 10 else f"{value:.4g}"
+    return str(value)
