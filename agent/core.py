@@ -277,7 +277,8 @@ def _reply(
 
 def generic_sentence(plan: SqlPlan, columns: list[str], rows: list[list[Any]]) -> str:
     """Row count, the first row's numbers and the period the dates span."""
-    what = plan.summary_hint or "the question"
+    # An LLM's hint is a sentence ("Weekly units sold."): its full stop would end ours early.
+    what = (plan.summary_hint or "").strip().rstrip(".") or "the question"
     if not rows:
         return f"No rows for {what}."
     if len(rows) == 1 and len(columns) == 1:

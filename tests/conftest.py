@@ -1,8 +1,11 @@
-"""Shared fixtures: one small demo warehouse, built once per test session through the CLI."""
+"""Shared fixtures: one small demo warehouse, built once per test session through the CLI, and
+a scripted OpenAI-compatible server (tests/openai_stub.py) per test."""
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from openai_stub import FakeOpenAI
 from typer.testing import CliRunner
 
 from salesgenie.cli import app
@@ -34,3 +37,11 @@ def demo_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def demo_warehouse(demo_workdir: Path) -> Path:
     return demo_workdir / "data" / "prd_sales.duckdb"
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAI]:
+    """A fresh scripted LLM server; set `.script` before asking, read `.requests` after."""
+    fake = FakeOpenAI()
+    yield fake
+    fake.close()
