@@ -68,6 +68,11 @@ _FORECAST_WORDS = re.compile(
     r"\b(forecasts?|forecasted|predictions?|predict|predicted|future|next|coming|upcoming|will)\b"
 )
 _ACTUAL_WORDS = re.compile(r"\b(actuals?|history|historical|train|training|sold|past)\b")
+# "sales and the forecast", "sales + forecast": both, not the forecast alone.
+_BOTH = re.compile(
+    r"\b(sales|actuals?)\b.*(\b(and|with|plus|together)\b|\+).*\b(forecasts?|predictions?)\b"
+    r"|\b(forecasts?|predictions?)\b.*(\b(and|with|plus)\b|\+).*\b(sales|actuals?)\b"
+)
 _DIM_WORDS: list[tuple[str, str]] = [
     (r"sales\s+org(?:ani[sz]ations?|s)?|orgs?|organi[sz]ations?", "sales_org"),
     (r"countr(?:y|ies)|markets?", "sales_org_name"),
@@ -309,7 +314,11 @@ class OfflineBackend:
             spec = spec.with_filter(field, values)  # type: ignore[arg-type]
         ranges = times.ranges
         spec.time_range = ranges[0] if len(ranges) == 1 else None
-        forecast = bool(_FORECAST_WORDS.search(text)) and not _ACTUAL_WORDS.search(text)
+        forecast = (
+            bool(_FORECAST_WORDS.search(text))
+            and not _ACTUAL_WORDS.search(text)
+            and not _BOTH.search(text)
+        )
         measure = "forecast_sales" if forecast else "actual_sales"
         limit = _top_n(text)
         if _ACCURACY.search(text) or re.search(
@@ -318,7 +327,8 @@ class OfflineBackend:
             return _accuracy(spec, text, dims, limit)
         if re.search(
             r"\b(which|what)\b(\s+\w+){0,3}\s+(models?|algorithms?)\b|\bmodels?\b.*\b(wins?|won|"
-            r"selected|chosen|used)\b|\bselected models?\b|\bforecast(ed)? by\b",
+            r"selected|chosen|used)\b|\bselected models?\b|\bforecast(ed)? by\b(?!\s+(\w+\s+)?"
+            r"(brands?|products?|sales|orgs?|countr|markets?|months?|weeks?|quarters?|years?))",
             text,
         ) or spec.filter_values("model"):
             return _model_lookup(spec)
@@ -363,8 +373,11 @@ class OfflineBackend:
             return spec.model_copy(
                 update={"kind": "compare", "measures": [measure], "periods": ranges}
             )
-        if forecast and (
-            times.forecast_weeks is not None or not any(d in _TIME_DIMS for d in dims)
+        total = re.search(r"\b(total|sum)\b", text)
+        if (
+            forecast
+            and not total
+            and (times.forecast_weeks is not None or not any(d in _TIME_DIMS for d in dims))
         ):
             return spec.model_copy(
                 update={"kind": "forecast", "dimensions": [d for d in dims if d not in _TIME_DIMS]}
@@ -373,6 +386,7 @@ class OfflineBackend:
             measures = [measure]
             if re.search(r"\b(average|avg|mean)\b", text):
                 measures = [f"avg_weekly_{measure}"]
+                dims = [d for d in dims if d != "week"] or dims
             return spec.model_copy(
                 update={"kind": "breakdown", "measures": measures, "dimensions": dims}
             )
@@ -395,6 +409,8 @@ class OfflineBackend:
         ):
             if forecast:
                 return spec.model_copy(update={"kind": "forecast"})
+            if _ACTUAL_WORDS.search(text) and not _FORECAST_WORDS.search(text):
+                return spec.with_filter("type", ["train"])  # "history", "actuals": no forecast
             return spec
         return None
 
@@ -513,10 +529,12 @@ def _dimensions(text: str, filters: list[tuple[str, list[str]]]) -> list[str]:
 
 def _top_n(text: str) -> int | None:
     match = re.search(
-        r"\b(?:top|bottom|first|best|worst)\s+(\d{1,3})\b|\b(?:which|what)\s+(\d{1,3})\b", text
+        r"\b(?:top|bottom|first|best|worst)\s+(\d{1,3})\b|\b(?:which|what)\s+(\d{1,3})\b"
+        r"|\b(\d{1,3})\s+(?:best|worst|top|bottom|most|least|biggest|largest|highest|lowest)\b",
+        text,
     )
     if match:
-        return int(match.group(1) or match.group(2))
+        return int(match.group(1) or match.group(2) or match.group(3))
     return 5 if re.search(r"\b(top|bottom)\b", text) else None
 
 

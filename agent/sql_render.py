@@ -197,7 +197,16 @@ def _aggregate(spec: QuerySpec) -> exp.Select:
     dims = spec.dimensions
     projections = [exp.alias_(dimension_expr(d), _dim_alias(d)) for d in dims]
     projections += [exp.alias_(measure_expr(m), m) for m in spec.measures]
-    query = _grouped(_sales_select(spec, projections), dims)
+    query = _sales_select(spec, projections)
+    # Only actuals (or only forecasts) asked: other rows would add groups whose value is NULL
+    # (a month with forecast weeks only) and products that have no row of that type.
+    for kind, words in (
+        ("train", ("actual_sales", "avg_weekly_actual_sales")),
+        ("predict", ("forecast_sales", "avg_weekly_forecast_sales")),
+    ):
+        if spec.measures and all(m in words for m in spec.measures):
+            query = query.where(_type_is(kind))
+    query = _grouped(query, dims)
     return _limited(_ordered(query, spec, [_dim_alias(d) for d in dims]), spec)
 
 

@@ -576,6 +576,40 @@ def chat_command(backend: BackendOption = "auto") -> None:
                 _print_answer(agent.ask(line, conversation), False)
 
 
+@app.command("eval")
+def eval_command(
+    backend: BackendOption = "offline",
+    questions: Annotated[
+        Path | None,
+        typer.Option(help="Suite YAML; default evals/questions.yaml.", metavar="FILE"),
+    ] = None,
+    report: Annotated[
+        Path, typer.Option(help="Markdown report; the JSON goes next to it.", metavar="PATH")
+    ] = Path("data/evals/report.md"),
+    min_good: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Exit 1 below this GOOD share.")
+    ] = 0.95,
+) -> None:
+    """Score the agent on the canned questions: verdicts, reports and an MLflow run."""
+    from rich.markdown import Markdown
+
+    from evals.runner import DEFAULT_QUESTIONS, markdown, run_eval
+
+    with _progress() as progress:
+        task = progress.add_task("eval", total=None)
+        result = run_eval(
+            questions or DEFAULT_QUESTIONS,
+            backend,
+            report,
+            on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    console.print(Markdown(markdown(result)))
+    share = result.good_share
+    console.print(f"reports: {report} and {report.with_suffix('.json')}", highlight=False)
+    if share < min_good:
+        _fail(f"GOOD share {share:.1%} is below --min-good {min_good:.0%}", 1)
+
+
 def _print_answer(answer: Any, json_output: bool) -> None:
     """JSON on stdout for programs; for people, the SQL, a table and one status line."""
     if json_output:

@@ -1,7 +1,7 @@
 """Shared fixtures: one small demo warehouse, built once per test session through the CLI, and
 a scripted OpenAI-compatible server (tests/openai_stub.py) per test."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,24 +13,38 @@ from salesgenie.cli import app
 ETORKI = "ETORKI PORT 250G FAMILIAL X8 FR"
 
 
+def _run_pipeline(workdir: Path, steps: list[list[str]]) -> None:
+    """Run CLI steps in `workdir` (its data/ gets the warehouse and the MLflow store)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(workdir)
+        mp.delenv("SALESGENIE_WAREHOUSE", raising=False)
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        runner = CliRunner()
+        for args in steps:
+            result = runner.invoke(app, args)
+            assert result.exit_code == 0, (args, result.output, result.exception)
+
+
+@pytest.fixture(scope="session")
+def run_pipeline() -> Callable[[Path, list[list[str]]], None]:
+    """For modules that need a warehouse of their own (e.g. the whole catalogue trained)."""
+    return _run_pipeline
+
+
 @pytest.fixture(scope="session")
 def demo_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A working directory whose data/ holds a demo warehouse (Etorki trained and published)
     and its MLflow store. Tests read it; a test that changes it works on a copy."""
     path = tmp_path_factory.mktemp("demo")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(path)
-        mp.delenv("SALESGENIE_WAREHOUSE", raising=False)
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        runner = CliRunner()
-        for args in (
+    _run_pipeline(
+        path,
+        [
             ["pipeline", "generate", "--scale", "0.1"],
             ["pipeline", "prep"],
             ["pipeline", "train", "--product", ETORKI],
             ["pipeline", "publish"],
-        ):
-            result = runner.invoke(app, args)
-            assert result.exit_code == 0, (args, result.output, result.exception)
+        ],
+    )
     return path
 
 

@@ -22,13 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from agent.offline import OfflineBackend, describe
 from agent.plan import Clarification, SqlPlan, Turn, Unanswerable
 from agent.spec import Filter, Order, QuerySpec, TimeRange
 from agent.sql_render import render_sql
-from salesgenie.cli import app
 from salesgenie.warehouses import DuckDBWarehouse
 from semantic_layer.guard import check_sql
 from semantic_layer.model import SemanticModel, load_semantic_model
@@ -54,23 +52,22 @@ def demo(demo_warehouse: Path, model: SemanticModel) -> Any:
 
 @pytest.fixture(scope="module")
 def catalogue(
-    demo_workdir: Path, tmp_path_factory: pytest.TempPathFactory, model: SemanticModel
+    demo_workdir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    model: SemanticModel,
+    run_pipeline: Any,
 ) -> Any:
     """The demo sources with every series trained (two baselines, two backtest windows)."""
     path = tmp_path_factory.mktemp("catalogue")
     shutil.copytree(demo_workdir / "data", path / "data")
     models = "StatsForecastBaselineNaive,StatsForecastBaselineWindowAverage"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(path)
-        mp.delenv("SALESGENIE_WAREHOUSE", raising=False)
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        runner = CliRunner()
-        for args in (
+    run_pipeline(
+        path,
+        [
             ["pipeline", "train", "--models", models, "--backtest-windows", "2"],
             ["pipeline", "publish"],
-        ):
-            result = runner.invoke(app, args)
-            assert result.exit_code == 0, (args, result.output, result.exception)
+        ],
+    )
     with DuckDBWarehouse(path / "data" / "prd_sales.duckdb") as warehouse:
         yield OfflineBackend(model, warehouse), warehouse
 
@@ -249,6 +246,24 @@ CASES: list[dict[str, Any]] = [
         filters={"model": ["StatsForecastAutoArima"], "brand": ["ETORKI"]},
         rows=False,
     ),
+    # found by the eval suite (evals/questions.yaml)
+    dict(q="etorki sales + forecast", kind="series", filters={"brand": ["ETORKI"]}),
+    dict(q="SALES OF ETORKI AND THE FORECAST", kind="series", filters={"brand": ["ETORKI"]}),
+    dict(
+        q="show the sales history of lactel",
+        kind="series",
+        filters={"brand": ["LACTEL"], "type": ["train"]},
+    ),
+    dict(q="forecast by brand", kind="forecast", dimensions=["brand"]),
+    dict(q="total forecast for president next 3 weeks", kind="total", measures=["forecast_sales"]),
+    dict(q="what are the 3 best selling brands in belgium", kind="top", limit=3),
+    dict(
+        q="average weekly sales by sales org in 2025",
+        kind="breakdown",
+        dimensions=["sales_org"],
+        measures=["avg_weekly_actual_sales"],
+    ),
+    dict(q="monthly sales of galbani in 2025", kind="breakdown", sql=["o.type = 'train'"]),
     # ambiguity
     dict(
         q="Show sales of etorki port",

@@ -5,7 +5,10 @@ FROM prd_sales.gold.sales_overall AS o
 JOIN prd_sales.gold.mapping_timeseries_id_product AS m
   ON o.timeseries_id = m.timeseries_id
 WHERE
-  o.date >= CAST('2025-01-01' AS DATE) AND o.date < CAST('2026-01-01' AS DATE)
+  (
+    o.date >= CAST('2025-01-01' AS DATE) AND o.date < CAST('2026-01-01' AS DATE)
+  )
+  AND o.type = 'train'
 GROUP BY
   m.product
 ORDER BY
