@@ -27,10 +27,10 @@ def render_chart(
     spec: ChartSpec, columns: Sequence[str], rows: Sequence[Sequence[Any]], path: str | Path
 ) -> Path | None:
     """Write the PNG and return its path; None when there is nothing worth drawing
-    (kind none, no rows, or the spec names a column the result does not have)."""
+    (kind none, a single value or no rows, or the spec names a column the result lacks)."""
     index = {name: i for i, name in enumerate(columns)}
     needed = [spec.x, spec.y, spec.color, *(spec.band or ())]
-    if spec.kind == "none" or not rows or spec.x is None or spec.y is None:
+    if spec.kind == "none" or len(rows) < 2 or spec.x is None or spec.y is None:
         return None
     if any(name is not None and name not in index for name in needed):
         return None

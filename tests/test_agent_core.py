@@ -258,6 +258,8 @@ def test_bar_chart_and_unknown_columns(tmp_path):
     assert render_chart(missing, ["product", "sales"], rows, tmp_path / "no.png") is None
     none = ChartSpec(kind="none")
     assert render_chart(none, ["product", "sales"], rows, tmp_path / "none.png") is None
+    single = render_chart(spec, ["product", "sales"], rows[:1], tmp_path / "single.png")
+    assert single is None  # a single value is said, not drawn
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bar.png"]
 
 

@@ -1,0 +1,273 @@
+"""Conversations, messages, query results and feedback, kept in a DuckDB file of their own.
+
+A sibling of the warehouse (data/prd_sales.conversations.duckdb) rather than a schema inside it:
+the warehouse is attached read-only by everything that answers questions, and the pipeline
+replaces its tables while the server runs. One connection, one lock: writes are a few small rows
+per message, far below what would need more.
+
+Attachments are stored in the Genie JSON shape the API returns, so a restarted server answers
+exactly what the first one did; each conversation turn (question and plan) is stored as JSON so
+follow-ups still start from the last plan after a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from salesgenie.errors import SalesgenieError
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS conversations (
+        conversation_id VARCHAR PRIMARY KEY, space_id VARCHAR NOT NULL, title VARCHAR NOT NULL,
+        created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS messages (
+        message_id VARCHAR PRIMARY KEY, conversation_id VARCHAR NOT NULL,
+        space_id VARCHAR NOT NULL, content VARCHAR NOT NULL, status VARCHAR NOT NULL,
+        created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL, attachments VARCHAR,
+        error VARCHAR, turn VARCHAR, chart_path VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS results (
+        attachment_id VARCHAR PRIMARY KEY, message_id VARCHAR NOT NULL, sql VARCHAR NOT NULL,
+        statement_id VARCHAR NOT NULL, columns VARCHAR NOT NULL, data VARCHAR NOT NULL,
+        truncated BOOLEAN NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS feedback (
+        message_id VARCHAR NOT NULL, rating VARCHAR NOT NULL, comment VARCHAR,
+        created_ms BIGINT NOT NULL)""",
+)
+UNFINISHED = ("SUBMITTED", "EXECUTING_QUERY")
+RESTARTED = "the server restarted before this answer was ready: ask again"
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def new_id() -> str:
+    """Genie's ids are 32 hex digits."""
+    return uuid.uuid4().hex
+
+
+@dataclass
+class ConversationRecord:
+    conversation_id: str
+    space_id: str
+    title: str
+    created_ms: int
+    updated_ms: int
+
+
+@dataclass
+class MessageRecord:
+    message_id: str
+    conversation_id: str
+    space_id: str
+    content: str
+    status: str
+    created_ms: int
+    updated_ms: int
+    attachments: list[dict[str, Any]] = field(default_factory=list)
+    error: dict[str, Any] | None = None
+    chart_path: str | None = None
+    feedback: dict[str, Any] | None = None  # the latest {rating, comment}
+
+
+@dataclass
+class StoredResult:
+    """One query attachment's rows, already as Databricks sends them (strings, None)."""
+
+    attachment_id: str
+    message_id: str
+    sql: str
+    statement_id: str
+    columns: list[dict[str, Any]]  # {name, type_name, type_text, position}
+    data: list[list[str | None]]
+    truncated: bool
+
+
+class ConversationStore:
+    """The API's memory; every method is safe to call from several threads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._con = duckdb.connect(str(path))
+        except duckdb.Error as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise SalesgenieError(f"cannot open the conversation store {path}: {first}") from None
+        self._lock = threading.Lock()
+        with self._lock:
+            for statement in SCHEMA:
+                self._con.execute(statement)
+            # An answer in flight when the server stopped will never finish: say so, or the
+            # client's waiter would poll it for 20 minutes.
+            self._con.execute(
+                "UPDATE messages SET status = 'FAILED', error = ?, updated_ms = ? "
+                "WHERE status IN (?, ?)",
+                [json.dumps({"error": RESTARTED, "type": "MESSAGE_CANCELLED_WHILE_EXECUTING_EXCEPTION"}),
+                 now_ms(), *UNFINISHED],
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+    def _rows(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._con.execute(sql, params).fetchall()
+
+    def _run(self, sql: str, params: list[Any]) -> None:
+        with self._lock:
+            self._con.execute(sql, params)
+
+    def create_conversation(self, space_id: str, title: str) -> ConversationRecord:
+        stamp = now_ms()
+        record = ConversationRecord(new_id(), space_id, title, stamp, stamp)
+        self._run(
+            "INSERT INTO conversations VALUES (?, ?, ?, ?, ?)",
+            [record.conversation_id, space_id, title, stamp, stamp],
+        )
+        return record
+
+    def conversation(self, conversation_id: str) -> ConversationRecord | None:
+        rows = self._rows(
+            "SELECT conversation_id, space_id, title, created_ms, updated_ms FROM conversations "
+            "WHERE conversation_id = ?",
+            [conversation_id],
+        )
+        return ConversationRecord(*rows[0]) if rows else None
+
+    def add_message(self, conversation_id: str, space_id: str, content: str) -> MessageRecord:
+        stamp = now_ms()
+        record = MessageRecord(new_id(), conversation_id, space_id, content, "SUBMITTED", stamp, stamp)
+        with self._lock:
+            self._con.execute(
+                "INSERT INTO messages (message_id, conversation_id, space_id, content, status, "
+                "created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [record.message_id, conversation_id, space_id, content, "SUBMITTED", stamp, stamp],
+            )
+            self._con.execute(
+                "UPDATE conversations SET updated_ms = ? WHERE conversation_id = ?",
+                [stamp, conversation_id],
+            )
+        return record
+
+    def set_status(self, message_id: str, status: str) -> None:
+        self._run(
+            "UPDATE messages SET status = ?, updated_ms = ? WHERE message_id = ?",
+            [status, now_ms(), message_id],
+        )
+
+    def finish_message(
+        self,
+        message_id: str,
+        *,
+        status: str,
+        attachments: list[dict[str, Any]],
+        error: dict[str, Any] | None,
+        turn: str | None,
+        chart_path: str | None,
+        results: list[StoredResult],
+    ) -> None:
+        """The answer, its turn and its results in one transaction: all or nothing."""
+        with self._lock:
+            self._con.execute("BEGIN")
+            try:
+                for result in results:
+                    self._save_result(result)
+                self._con.execute(
+                    "UPDATE messages SET status = ?, updated_ms = ?, attachments = ?, error = ?, "
+                    "turn = ?, chart_path = ? WHERE message_id = ?",
+                    [
+                        status,
+                        now_ms(),
+                        json.dumps(attachments),
+                        json.dumps(error) if error else None,
+                        turn,
+                        chart_path,
+                        message_id,
+                    ],
+                )
+            except BaseException:
+                self._con.execute("ROLLBACK")
+                raise
+            self._con.execute("COMMIT")
+
+    def message(self, message_id: str) -> MessageRecord | None:
+        rows = self._rows(
+            "SELECT message_id, conversation_id, space_id, content, status, created_ms, "
+            "updated_ms, attachments, error, chart_path, "
+            "(SELECT {'rating': rating, 'comment': comment} FROM feedback f "
+            " WHERE f.message_id = m.message_id ORDER BY created_ms DESC LIMIT 1) "
+            "FROM messages m WHERE message_id = ?",
+            [message_id],
+        )
+        if not rows:
+            return None
+        *head, attachments, error, chart_path, feedback = rows[0]
+        return MessageRecord(
+            *head,
+            attachments=json.loads(attachments) if attachments else [],
+            error=json.loads(error) if error else None,
+            chart_path=chart_path,
+            feedback=feedback,
+        )
+
+    def turns(self, conversation_id: str, limit: int) -> list[str]:
+        """The last `limit` turns (JSON) of the conversation's answered messages, oldest first."""
+        rows = self._rows(
+            "SELECT turn FROM (SELECT turn, created_ms FROM messages WHERE conversation_id = ? "
+            "AND turn IS NOT NULL ORDER BY created_ms DESC LIMIT ?) ORDER BY created_ms",
+            [conversation_id, limit],
+        )
+        return [row[0] for row in rows]
+
+    def result(self, attachment_id: str) -> StoredResult | None:
+        rows = self._rows(
+            "SELECT attachment_id, message_id, sql, statement_id, columns, data, truncated "
+            "FROM results WHERE attachment_id = ?",
+            [attachment_id],
+        )
+        if not rows:
+            return None
+        aid, mid, sql, statement_id, columns, data, truncated = rows[0]
+        return StoredResult(
+            aid, mid, sql, statement_id, json.loads(columns), json.loads(data), truncated
+        )
+
+    def save_result(self, result: StoredResult) -> None:
+        with self._lock:
+            self._save_result(result)
+
+    def _save_result(self, result: StoredResult) -> None:
+        self._con.execute(
+            "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                result.attachment_id,
+                result.message_id,
+                result.sql,
+                result.statement_id,
+                json.dumps(result.columns),
+                json.dumps(result.data),
+                result.truncated,
+            ],
+        )
+
+    def add_feedback(self, message_id: str, rating: str, comment: str | None) -> None:
+        """Every rating is kept (the latest is the message's); a later review reads them all."""
+        self._run(
+            "INSERT INTO feedback VALUES (?, ?, ?, ?)", [message_id, rating, comment, now_ms()]
+        )
+
+    def feedback(self, message_id: str) -> list[tuple[str, str | None]]:
+        return self._rows(
+            "SELECT rating, comment FROM feedback WHERE message_id = ? ORDER BY created_ms",
+            [message_id],
+        )
