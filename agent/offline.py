@@ -321,6 +321,18 @@ class OfflineBackend:
         )
         measure = "forecast_sales" if forecast else "actual_sales"
         limit = _top_n(text)
+        listed = re.search(
+            r"\b(list|which|what|show|name)\b(\s+(me|all|the|of|are|available))*\s+"
+            r"(products|brands|sales orgs?|organi[sz]ations|countries|markets|models|series)\b",
+            times.text,
+        )
+        if listed and not re.search(
+            r"\b(most|least|top|bottom|units|best|worst|wins?|won|selected|chosen|used|"
+            r"forecasts?|forecasted)\b",
+            text,
+        ):
+            dim = _dimensions(listed.group(4), [])[0]
+            return spec.model_copy(update={"kind": "list", "dimensions": [dim], "time_range": None})
         if _ACCURACY.search(text) or re.search(
             r"\b(best|worst|most accurate)\b.*\bmodels?\b", text
         ):
@@ -331,7 +343,10 @@ class OfflineBackend:
             r"(brands?|products?|sales|orgs?|countr|markets?|months?|weeks?|quarters?|years?))",
             text,
         ) or spec.filter_values("model"):
-            return _model_lookup(spec)
+            lookup = _model_lookup(spec)
+            if not spec.filters and limit is None and re.search(r"\b(the )?most\b", text):
+                return lookup.model_copy(update={"limit": 1})  # "which model … the most …"
+            return lookup
         counted = re.search(r"\b(how many|number of|count)\b\s+(\w+(\s+\w+)?)", times.text)
         if counted and (object_dims := _dimensions(counted.group(2), [])):
             return spec.model_copy(
@@ -342,16 +357,7 @@ class OfflineBackend:
                     "time_range": None,
                 }
             )
-        listed = re.search(
-            r"\b(list|which|what|show|name)\b(\s+(me|all|the|of|are|available))*\s+"
-            r"(products|brands|sales orgs?|organi[sz]ations|countries|markets|models|series)\b",
-            times.text,
-        )
-        if listed and not re.search(
-            r"\b(sold|sell|most|least|top|bottom|units|best|worst)\b", text
-        ):
-            dim = _dimensions(listed.group(4), [])[0]
-            return spec.model_copy(update={"kind": "list", "dimensions": [dim], "time_range": None})
+
         if limit is not None or re.search(
             r"\b(most|least|highest|lowest|biggest|smallest|largest|best|worst)\b", text
         ):

@@ -213,7 +213,9 @@ CASES: list[dict[str, Any]] = [
         dimensions=["product"],
         filters={"brand": ["CHAVROUX"]},
     ),
-    dict(q="what models are there?", kind="model_lookup"),
+    dict(q="what models are there?", kind="list"),
+    dict(q="which countries do we sell in", kind="list"),
+    dict(q="which model forecasts the most series", kind="model_lookup", sql=["LIMIT 1"]),
     # which model forecasts a series
     dict(
         q=f"which model forecasts {ETORKI} in FR01?",
