@@ -4,17 +4,21 @@ conversation, feedback; and nothing loaded from anywhere but the page's own orig
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn
+
+from salesgenie.server.app import ServerSettings, create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 SEED = (
@@ -26,20 +30,17 @@ ANSWER_TIMEOUT_MS = 90_000
 ASSETS = ["/", "/static/app.js", "/static/app.css"]
 
 
-@pytest.fixture(scope="module")
-def base_url(demo_workdir: Path) -> Iterator[str]:
-    """The real app on 127.0.0.1 (a free port), serving the demo warehouse, no token."""
-    from salesgenie.server.app import create_app
-
+@contextmanager
+def serve(workdir: Path, settings: ServerSettings) -> Iterator[str]:
+    """The real app on 127.0.0.1 (a free port) over the demo warehouse; yields its base URL."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(demo_workdir)
+        mp.chdir(workdir)
         mp.delenv("SALESGENIE_WAREHOUSE", raising=False)
-        mp.delenv("SALESGENIE_TOKEN", raising=False)
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(create_app(), log_level="warning"))
+        server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning"))
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
         thread.start()
         deadline = time.monotonic() + 30
@@ -52,6 +53,14 @@ def base_url(demo_workdir: Path) -> Iterator[str]:
             server.should_exit = True
             thread.join(timeout=10)
             sock.close()
+
+
+@pytest.fixture(scope="module")
+def base_url(demo_workdir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """No token; conversations kept in a temporary store, the demo warehouse left untouched."""
+    store = tmp_path_factory.mktemp("web") / "conversations.duckdb"
+    with serve(demo_workdir, ServerSettings(backend="offline", store_path=store)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +127,10 @@ def test_ask_etorki_then_follow_up(
     assert "select" in (sql.text_content() or "").lower()
     sql.locator("summary").click()
     expect(sql.locator("pre")).to_be_visible()
-    assert first.get_by_test_id("answer-table").locator("tbody tr").count() > 0
+    rows = first.get_by_test_id("answer-table").locator("tbody tr")
+    assert rows.count() > 0
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", rows.first.locator("td").first.inner_text())
+    assert "train" in rows.first.inner_text()
     conversation = first.get_attribute("data-conversation-id")
     assert conversation
 
@@ -130,13 +142,21 @@ def test_ask_etorki_then_follow_up(
     assert second.get_attribute("data-conversation-id") == conversation
     assert second.get_attribute("data-message-id") != first.get_attribute("data-message-id")
     assert second.get_by_test_id("answer-error").count() == 0
-    assert second.get_by_test_id("answer-table").locator("tbody tr").count() > 0
+    rows = second.get_by_test_id("answer-table").locator("tbody tr")
+    assert rows.count() > 0
+    assert "predict" in rows.first.inner_text()
+    assert "train" not in second.get_by_test_id("answer-table").inner_text()
 
     # Feedback on the first answer.
     up = first.get_by_test_id("feedback-up")
     up.click()
     expect(up).to_have_attribute("aria-pressed", "true")
     expect(first.get_by_test_id("feedback-status")).to_have_text(re.compile("Thanks"))
+    message = get_json(
+        f"{base_url}/api/2.0/genie/spaces/{first.get_attribute('data-space-id')}"
+        f"/conversations/{conversation}/messages/{first.get_attribute('data-message-id')}"
+    )
+    assert message["feedback"]["rating"] == "POSITIVE"
 
     shot = tmp_path / "web_page.png"
     page.screenshot(path=str(shot), full_page=True)
@@ -148,6 +168,12 @@ def test_ask_etorki_then_follow_up(
     assert not foreign, f"the page loaded from elsewhere: {foreign}"
     assert not problems, problems
     context.close()
+
+
+def get_json(url: str, token: str | None = None) -> Any:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as r:
+        return json.load(r)
 
 
 def test_suggested_question_is_clickable(base_url: str, browser: Any) -> None:
@@ -175,3 +201,27 @@ def test_assets_reference_only_their_own_origin(base_url: str) -> None:
         assert not re.search(r"(?i)\bhttps?://", body), f"{path} names another origin"
         assert not re.search(r"(?i)@import|url\(\s*['\"]?//", body), path
         assert "default-src 'self'" in policy, path
+
+
+def test_page_asks_for_the_token_once(demo_workdir: Path, browser: Any, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    settings = ServerSettings(
+        backend="offline", token="s3cret-token", store_path=tmp_path / "conversations.duckdb"
+    )
+    with serve(demo_workdir, settings) as url:
+        page = browser.new_page()
+        page.goto(url + "/")
+        expect(page.get_by_test_id("auth-form")).to_be_visible(timeout=15_000)
+        page.get_by_label("This space needs an access token").fill("wrong")
+        page.get_by_test_id("auth-form").get_by_role("button").click()
+        expect(page.get_by_test_id("auth-form")).to_contain_text("refused")
+        page.get_by_label(re.compile("access token")).fill("s3cret-token")
+        page.get_by_test_id("auth-form").get_by_role("button").click()
+        expect(page.get_by_test_id("suggested-question").first).to_be_visible()
+        expect(page.get_by_test_id("auth-form")).to_be_hidden()
+        assert page.evaluate("sessionStorage.getItem('salesgenie.token')") == "s3cret-token"
+        page.reload()  # same tab, same session: no second prompt
+        expect(page.locator("body[data-ready=true]")).to_have_count(1, timeout=15_000)
+        expect(page.get_by_test_id("auth-form")).to_be_hidden()
+        page.close()

@@ -42,7 +42,10 @@ SCHEMA = (
         created_ms BIGINT NOT NULL)""",
 )
 UNFINISHED = ("SUBMITTED", "EXECUTING_QUERY")
-RESTARTED = "the server restarted before this answer was ready: ask again"
+RESTARTED = {
+    "error": "the server restarted before this answer was ready: ask again",
+    "type": "MESSAGE_CANCELLED_WHILE_EXECUTING_EXCEPTION",
+}
 
 
 def now_ms() -> int:
@@ -111,8 +114,7 @@ class ConversationStore:
             self._con.execute(
                 "UPDATE messages SET status = 'FAILED', error = ?, updated_ms = ? "
                 "WHERE status IN (?, ?)",
-                [json.dumps({"error": RESTARTED, "type": "MESSAGE_CANCELLED_WHILE_EXECUTING_EXCEPTION"}),
-                 now_ms(), *UNFINISHED],
+                [json.dumps(RESTARTED), now_ms(), *UNFINISHED],
             )
 
     def close(self) -> None:
@@ -146,7 +148,9 @@ class ConversationStore:
 
     def add_message(self, conversation_id: str, space_id: str, content: str) -> MessageRecord:
         stamp = now_ms()
-        record = MessageRecord(new_id(), conversation_id, space_id, content, "SUBMITTED", stamp, stamp)
+        record = MessageRecord(
+            new_id(), conversation_id, space_id, content, "SUBMITTED", stamp, stamp
+        )
         with self._lock:
             self._con.execute(
                 "INSERT INTO messages (message_id, conversation_id, space_id, content, status, "

@@ -7,6 +7,8 @@ const TOKEN_KEY = "salesgenie.token";
 const POLL_DELAYS_MS = [0, 250, 500, 1000];
 const POLL_LIMIT_MS = 5 * 60 * 1000;
 const MAX_TABLE_ROWS = 200;
+const NUMERIC = /^(INT|LONG|SHORT|BYTE|DOUBLE|FLOAT|DECIMAL)$/i;
+const NUMBER_FORMAT = new Intl.NumberFormat("en-US", { maximumFractionDigits: 2 });
 const RUNNING = { SUBMITTED: "Thinking…", EXECUTING_QUERY: "Running the query…" };
 
 const state = { spaceId: null, conversationId: null, busy: false };
@@ -169,14 +171,16 @@ async function ask(question) {
     if (state.conversationId) {
       created = await postJson(
         `${base}/conversations/${encodeURIComponent(state.conversationId)}/messages`,
-        { content: question });
+        { content: question, enable_visualization: true });
     } else {
-      created = await postJson(`${base}/start-conversation`, { content: question });
+      created = await postJson(`${base}/start-conversation`,
+                               { content: question, enable_visualization: true });
       state.conversationId = created.conversation_id || created.conversation?.id;
     }
     const messageId = created.message_id || created.id || created.message?.id;
     const messagePath = `${base}/conversations/${encodeURIComponent(state.conversationId)}` +
       `/messages/${encodeURIComponent(messageId)}`;
+    view.root.dataset.spaceId = state.spaceId;
     view.root.dataset.conversationId = state.conversationId;
     view.root.dataset.messageId = messageId;
     const message = await poll(messagePath, view);
@@ -229,7 +233,6 @@ async function renderMessage(message, messagePath, view) {
     return;
   }
   view.status("");
-  view.root.dataset.status = "COMPLETED";
   const attachments = message.attachments || [];
   const texts = attachments.filter((a) => a.text);
   const queries = attachments.filter((a) => a.query);
@@ -240,7 +243,9 @@ async function renderMessage(message, messagePath, view) {
                                text: content || "" }));
   }
   for (const attachment of queries) {
-    await renderQuery(attachment, messagePath, view.body);
+    const id = attachment.attachment_id || attachment.query.id;
+    const viz = attachments.find((a) => a.viz && a.viz.query_attachment_id === id);
+    await renderQuery(attachment, viz, messagePath, view.body);
   }
   for (const attachment of texts.filter((a) => a.text.purpose === "FOLLOW_UP_QUESTION")) {
     view.body.append(el("p", { className: "clarify", "data-testid": "answer-clarification",
@@ -255,9 +260,10 @@ async function renderMessage(message, messagePath, view) {
                                              text: q, onclick: () => ask(q) }))));
   }
   view.body.append(feedbackButtons(messagePath));
+  view.root.dataset.status = "COMPLETED";  // set last: the whole answer is on the page
 }
 
-async function renderQuery(attachment, messagePath, body) {
+async function renderQuery(attachment, viz, messagePath, body) {
   const aid = encodeURIComponent(attachment.attachment_id || attachment.query.id);
   const { query } = attachment;
   body.append(el("details", { className: "sql", "data-testid": "answer-sql" },
@@ -274,38 +280,37 @@ async function renderQuery(attachment, messagePath, body) {
                               text: `The result table could not be loaded: ${describe(error)}` }));
   }
 
-  const chart = chartPath(attachment, messagePath, aid);
-  if (chart) body.append(await chartFigure(chart, query.description || "Chart of the answer"));
+  if (viz) {
+    const path = `${messagePath}/attachments/${encodeURIComponent(viz.attachment_id)}` +
+      "/download-visualization";
+    body.append(await chartFigure(path, viz.viz.title || "Chart of the answer"));
+  }
 }
 
 function resultTable(statement, query) {
   const columns = statement.manifest?.schema?.columns || [];
   const rows = statement.result?.data_array || [];
   const total = query.query_result_metadata?.row_count ?? rows.length;
+  const numeric = columns.map((c) => NUMERIC.test(c.type_name || ""));
+  const shown = rows.length > MAX_TABLE_ROWS ? `, first ${MAX_TABLE_ROWS} shown` : "";
   const table = el("table", { "data-testid": "answer-table" },
-    el("caption", { className: "muted",
-                    text: `${total} row${total === 1 ? "" : "s"}` +
-                          (rows.length > MAX_TABLE_ROWS ? `, first ${MAX_TABLE_ROWS} shown` : "") }),
-    el("thead", {}, el("tr", {}, ...columns.map((c) => el("th", { scope: "col", text: c.name })))));
-  const numeric = columns.map((c) => /INT|LONG|SHORT|BYTE|DOUBLE|FLOAT|DECIMAL/i
-    .test(c.type_name || ""));
+    el("caption", { className: "muted", text: `${total} row${total === 1 ? "" : "s"}${shown}` }),
+    el("thead", {}, el("tr", {}, ...columns.map((c, i) => el("th", {
+      scope: "col", className: numeric[i] ? "num" : "", text: c.name })))));
   const tbody = el("tbody");
   for (const row of rows.slice(0, MAX_TABLE_ROWS)) {
-    tbody.append(el("tr", {}, ...row.map((value, i) => el("td", {
-      className: value === null ? "null" : numeric[i] ? "num" : "",
-      text: value === null ? "NULL" : value,
-    }))));
+    tbody.append(el("tr", {}, ...row.map((value, i) => cell(value, numeric[i]))));
   }
   table.append(tbody);
   return el("div", { className: "table-scroll" }, table);
 }
 
-function chartPath(attachment, messagePath, aid) {
-  const viz = attachment.viz || attachment.visualization;
-  if (!viz) return null;
-  const url = viz.download_url || viz.png_url || viz.url;
-  if (url) return url.startsWith("/") ? url : null;  // only this origin
-  return `${messagePath}/attachments/${aid}/png`;
+function cell(value, numeric) {
+  if (value === null) return el("td", { className: "null", text: "NULL" });
+  const number = Number(value);
+  if (!numeric || value === "" || !Number.isFinite(number)) return el("td", { text: value });
+  // readable in the page; the exact value stays in the tooltip
+  return el("td", { className: "num", title: value, text: NUMBER_FORMAT.format(number) });
 }
 
 async function chartFigure(path, caption) {
@@ -319,7 +324,7 @@ async function chartFigure(path, caption) {
       img.addEventListener("error", resolve, { once: true });
     });
     img.src = URL.createObjectURL(blob);
-    figure.append(img, el("figcaption", { className: "muted", text: caption }));
+    figure.append(img);
     await Promise.race([loaded, sleep(2000)]);
   } catch (error) {
     figure.append(el("p", { className: "error", role: "alert",
@@ -333,11 +338,11 @@ function feedbackButtons(messagePath) {
                             "data-testid": "feedback-status" });
   const group = el("div", { className: "feedback", role: "group",
                             "aria-label": "Was this answer helpful?" });
-  const buttons = [["POSITIVE", "👍", "Good answer", "feedback-up"],
-                   ["NEGATIVE", "👎", "Bad answer", "feedback-down"]].map(
-    ([rating, symbol, label, testid]) => el("button", {
-      type: "button", "aria-label": label, title: label, "aria-pressed": "false",
-      "data-testid": testid, "data-rating": rating, text: symbol,
+  const buttons = [["POSITIVE", "Helpful", "feedback-up"],
+                   ["NEGATIVE", "Not helpful", "feedback-down"]].map(
+    ([rating, label, testid]) => el("button", {
+      type: "button", "aria-pressed": "false", "data-testid": testid, "data-rating": rating,
+      text: label,
       onclick: async (event) => {
         const button = event.currentTarget;
         try {

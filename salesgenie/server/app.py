@@ -1,0 +1,116 @@
+"""The one FastAPI app `salesgenie serve` runs: the Genie-compatible API and the web page.
+
+Later parts add their routers here. Everything the app needs (semantic model, read-only
+warehouse, agent, conversation store) is opened by `create_app` and closed when the server
+stops, so a misconfiguration fails at start-up with one line rather than on the first question.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+
+from salesgenie import settings
+from salesgenie.server import genie
+from salesgenie.server.auth import install_bearer_auth
+from salesgenie.server.errors import install_handlers
+from salesgenie.server.service import SPACE_ID, GenieService, SpaceInfo, TypeRecorder, rfc3339
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """How the server answers and who may call it."""
+
+    backend: str = "auto"  # the agent's backend: auto, offline or llm
+    token: str | None = None  # SALESGENIE_TOKEN: the bearer token /api/ requires
+    store_path: Path | None = None  # default: next to the warehouse (see default_store_path)
+    answer_wait_s: float = 2.0  # how long a POST waits for its answer before returning
+    workers: int = 4  # answers computed at once
+
+    @classmethod
+    def from_env(cls, backend: str = "auto") -> ServerSettings:
+        return cls(backend=backend, token=os.environ.get("SALESGENIE_TOKEN") or None)
+
+
+def default_store_path() -> Path:
+    """data/prd_sales.conversations.duckdb, or beside a DuckDB warehouse moved elsewhere."""
+    if settings.uses_databricks():
+        return settings.DATA_DIR / f"{settings.CATALOG}.conversations.duckdb"
+    warehouse = settings.warehouse_path()
+    return warehouse.with_name(f"{warehouse.stem}.conversations.duckdb")
+
+
+def _warehouse_id() -> str:
+    """Databricks' id is the last part of the HTTP path; the local one names the file."""
+    if settings.uses_databricks():
+        return os.environ.get("DATABRICKS_HTTP_PATH", "").rstrip("/").rsplit("/", 1)[-1]
+    return f"duckdb:{settings.warehouse_path().name}"
+
+
+def open_service(server: ServerSettings) -> tuple[GenieService, SpaceInfo]:
+    from agent.core import open_agent
+    from salesgenie.server.store import ConversationStore
+    from salesgenie.warehouses import open_query_warehouse
+    from semantic_layer.model import DEFAULT_PATH
+
+    store_path = server.store_path or default_store_path()
+    recorder = TypeRecorder(open_query_warehouse())
+    try:
+        agent = open_agent(server.backend, warehouse=recorder)  # type: ignore[arg-type]
+        store = ConversationStore(store_path)
+    except BaseException:
+        recorder.close()
+        raise
+    # The space is the semantic layer: it was last changed when its YAML was.
+    changed = rfc3339(DEFAULT_PATH.stat().st_mtime)
+    space = SpaceInfo(SPACE_ID, _warehouse_id(), changed, changed)
+    service = GenieService(
+        agent,
+        recorder,
+        store,
+        charts_dir=store_path.parent / "charts" / "genie",
+        answer_wait_s=server.answer_wait_s,
+        workers=server.workers,
+    )
+    return service, space
+
+
+def create_app(server: ServerSettings) -> FastAPI:
+    """The app, its resources open; they close when the server's lifespan ends."""
+    service, space = open_service(server)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        service.close()
+
+    app = FastAPI(
+        title="salesgenie",
+        summary="Genie-compatible Conversation API over the sales forecasts",
+        lifespan=lifespan,
+    )
+    app.state.genie = service
+    app.state.space = space
+    install_handlers(app)
+    if server.token:
+        install_bearer_auth(app, server.token)
+    app.include_router(genie.router)
+    app.add_api_route("/.well-known/databricks-config", databricks_config, include_in_schema=False)
+    # The web page is built alongside this API: mounted when its module is present.
+    if importlib.util.find_spec("salesgenie.server.web") is not None:
+        from salesgenie.server import web
+
+        app.include_router(web.router)
+    return app
+
+
+def databricks_config() -> dict[str, Any]:
+    """The SDK's host discovery: no OIDC (auth is the bearer token), no workspace id."""
+    return {"oidc_endpoint": ""}
