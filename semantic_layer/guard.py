@@ -50,6 +50,7 @@ being listed.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import unicodedata
@@ -344,8 +345,22 @@ def check_sql(
 
     `allowed` maps fully-qualified table names ("prd_sales.gold.sales_overall") to their
     columns; one- and two-part names in the query resolve to catalog prd_sales, schema gold.
+    Accepted queries are remembered (the check is pure): a server answering the same questions
+    again pays for parsing them once.
     """
-    schema = _schema(allowed)
+    key = tuple((table, tuple(columns)) for table, columns in allowed.items())  # keeps order
+    return _check_cached(sql, key, dialect, read_dialect, row_limit)
+
+
+@functools.lru_cache(maxsize=4096)
+def _check_cached(
+    sql: str,
+    allowed: tuple[tuple[str, tuple[str, ...]], ...],
+    dialect: str,
+    read_dialect: str,
+    row_limit: int,
+) -> GuardedQuery:
+    schema = _schema(dict(allowed))
     query, tables = _check(sql, read_dialect, schema)
     limit, limit_added = _cap_limit(query, row_limit)
     try:

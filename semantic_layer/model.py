@@ -8,13 +8,21 @@ what they mean. Names are the physical names: the SQL an agent writes runs uncha
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal
 
 import sqlglot
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
@@ -220,6 +228,7 @@ class SemanticModel(_Spec):
     relationships: list[Relationship] = []
     verified_queries: list[VerifiedQuery] = []
     custom_instructions: str = ""
+    _allowed: Mapping[str, frozenset[str]] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _consistent(self) -> SemanticModel:
@@ -244,9 +253,16 @@ class SemanticModel(_Spec):
                         )
         return self
 
-    def allowed_columns(self) -> dict[str, frozenset[str]]:
-        """The guard's input: lower-case catalog.schema.table → the physical columns exposed."""
-        return {t.qualified_name: t.allowed_columns() for t in self.tables}
+    def allowed_columns(self) -> Mapping[str, frozenset[str]]:
+        """The guard's input: lower-case catalog.schema.table → the physical columns exposed.
+
+        Computed once (every question asks for it, and columns come from parsing expressions).
+        """
+        if self._allowed is None:
+            self._allowed = MappingProxyType(
+                {t.qualified_name: t.allowed_columns() for t in self.tables}
+            )
+        return self._allowed
 
     def table(self, term: str) -> Table | None:
         """A table by logical name, physical name, catalog.schema.table or synonym."""
