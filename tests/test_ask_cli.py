@@ -118,7 +118,7 @@ def test_chat_helps_answers_runs_sql_and_quits(demo_warehouse, tmp_path):
 
 
 def test_demo_answers_the_seed_question_into_data_charts(demo_warehouse, tmp_path, monkeypatch):
-    from salesgenie.cli import _answer_seed_question
+    from salesgenie.cli.pipeline_commands import _answer_seed_question
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SALESGENIE_WAREHOUSE", str(demo_warehouse))
