@@ -5,15 +5,13 @@ the real chart code draws. Nothing here needs a network or a model."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from console_script import run_salesgenie
 from openai_stub import ETORKI_CHART, ETORKI_SQL, QUESTION, USAGE, FakeOpenAI, sql_reply
 
 from agent.core import MAX_REPAIRS, SEED_QUESTION, Agent, open_agent
@@ -22,7 +20,6 @@ from salesgenie.warehouses import DuckDBWarehouse, QueryResult
 from semantic_layer.guard import GuardRejection, check_sql
 from semantic_layer.model import SemanticModel, load_semantic_model
 
-SALESGENIE = Path(sys.executable).parent / "salesgenie"
 PNG = b"\x89PNG\r\n\x1a\n"
 BROKEN_SQL = (
     "SELECT o.date, SUM(o.revenue) AS revenue FROM prd_sales.gold.sales_overall AS o "
@@ -231,24 +228,16 @@ def test_ask_with_the_llm_backend_through_the_console_script(
     demo_warehouse: Path, server: FakeOpenAI, tmp_path: Path
 ) -> None:
     server.script = [sql_reply(ETORKI_SQL, ETORKI_CHART)]
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("OPENAI_", "SALESGENIE_LLM_", "SALESGENIE_WAREHOUSE"))
-    }
-    env |= {
-        "OPENAI_BASE_URL": server.base_url,
-        "SALESGENIE_LLM_MODEL": "stub-model",
-        "SALESGENIE_WAREHOUSE": str(demo_warehouse),
-    }
     chart = tmp_path / "etorki.png"
-    done = subprocess.run(
-        [str(SALESGENIE), "ask", QUESTION, "--backend", "llm", "--json", "--chart", str(chart)],
+    done = run_salesgenie(
+        *("ask", QUESTION, "--backend", "llm", "--json", "--chart", str(chart)),
         cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+        unset_env=["OPENAI_", "SALESGENIE_LLM_", "SALESGENIE_WAREHOUSE"],
+        set_env={
+            "OPENAI_BASE_URL": server.base_url,
+            "SALESGENIE_LLM_MODEL": "stub-model",
+            "SALESGENIE_WAREHOUSE": str(demo_warehouse),
+        },
     )
 
     assert done.returncode == 0, done.stderr

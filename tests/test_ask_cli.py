@@ -5,41 +5,23 @@ demo warehouse, so default chart files land in the test's directory, not the fix
 """
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from console_script import CONTRACT_KEYS, run_salesgenie
 
 from agent.core import SEED_QUESTION
 
-SALESGENIE = Path(sys.executable).parent / "salesgenie"
-CONTRACT_KEYS = {
-    "status",
-    "question",
-    "answer",
-    "sql",
-    "columns",
-    "rows",
-    "chart",
-    "backend",
-    "elapsed_ms",
-    "error",
-}
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def _run(cwd: Path, warehouse: Path, *args: str, stdin: str | None = None):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
-    return subprocess.run(
-        [str(SALESGENIE), *args],
+    return run_salesgenie(
+        *args,
         cwd=cwd,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env={**env, "SALESGENIE_WAREHOUSE": str(warehouse)},
-        timeout=120,
+        set_env={"SALESGENIE_WAREHOUSE": str(warehouse)},
+        unset_env=["OPENAI_"],
+        stdin=stdin,
     )
 
 

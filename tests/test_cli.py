@@ -3,13 +3,11 @@ problem, never a traceback. Each run starts in its own directory, so data/ lands
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from console_script import run_salesgenie
 
 from pipeline.contract import SILVER, SOURCE_TABLES, create_table_sql
 from pipeline.warehouse import open_warehouse
@@ -18,19 +16,9 @@ FACT_HEADER = "order_id,order_line,order_date,customer_id,material_id,sales_org,
 USAGE = 2  # click's exit status for a bad option value; SalesgenieError exits 1
 
 
-def _script() -> str:
-    script = shutil.which("salesgenie", path=str(Path(sys.executable).parent))
-    assert script, f"no salesgenie script next to {sys.executable}: pip install -e ."
-    return script
-
-
 def _run(cwd: Path, args: list[str]) -> subprocess.CompletedProcess[str]:
     """`salesgenie ARGS` in cwd, with the default locations (data/ under cwd)."""
-    moved = ("SALESGENIE_WAREHOUSE", "MLFLOW_TRACKING_URI")
-    env = {name: value for name, value in os.environ.items() if name not in moved}
-    return subprocess.run(
-        [_script(), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
-    )
+    return run_salesgenie(*args, cwd=cwd, unset_env=["SALESGENIE_WAREHOUSE", "MLFLOW_TRACKING_URI"])
 
 
 def _fails(cwd: Path, args: list[str], *expected: str, status: int = 1) -> None:

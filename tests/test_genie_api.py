@@ -6,8 +6,6 @@ file of the test's own, so the session's demo directory is never written to.
 """
 
 import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from console_script import run_salesgenie
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.service.dashboards import MessageStatus, TextAttachmentPurpose
 
@@ -299,14 +298,8 @@ def test_refuses_non_loopback_without_token(tmp_path: Path) -> None:
     check_bind("0.0.0.0", "s3cret")
     with pytest.raises(SalesgenieError, match="SALESGENIE_TOKEN"):
         check_bind("0.0.0.0", None)
-    env = {k: v for k, v in os.environ.items() if k != "SALESGENIE_TOKEN"}
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "salesgenie"), "serve", "--host", "0.0.0.0"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    done = run_salesgenie(
+        "serve", "--host", "0.0.0.0", cwd=tmp_path, unset_env=["SALESGENIE_TOKEN"], timeout=60
     )
     assert done.returncode == 1
     assert done.stderr.strip().count("\n") == 0 and "refusing" in done.stderr

@@ -1,37 +1,14 @@
 """`salesgenie sql`: the real console script against the demo warehouse, guard and limits on."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-SALESGENIE = Path(sys.executable).parent / "salesgenie"
-CONTRACT_KEYS = {
-    "status",
-    "question",
-    "answer",
-    "sql",
-    "columns",
-    "rows",
-    "chart",
-    "backend",
-    "elapsed_ms",
-    "error",
-}
+from console_script import CONTRACT_KEYS, run_salesgenie
 
 
 def _sql(workdir: Path, query: str, *extra: str, env: dict | None = None):
-    return subprocess.run(
-        [str(SALESGENIE), "sql", query, *extra],
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=120,
-    )
+    return run_salesgenie("sql", query, *extra, cwd=workdir, set_env=env)
 
 
 def test_json_answer_has_the_contract_shape(demo_workdir):
