@@ -29,6 +29,7 @@ class Answer(BaseModel):
     answer: str | None = None
     sql: str | None = None
     columns: list[str] = Field(default_factory=list)
+    column_types: list[str] = Field(default_factory=list)  # extra: the warehouse's type names
     rows: list[list[Any]] = Field(default_factory=list)
     chart: str | None = None
     backend: str | None = None

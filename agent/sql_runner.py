@@ -36,6 +36,7 @@ def run_sql(
         status="ok",
         sql=guarded.sql,
         columns=result.columns,
+        column_types=result.types,
         rows=[list(row) for row in result.rows],
         backend=backend,
         truncated=truncated,

@@ -23,6 +23,7 @@ def test_json_answer_has_the_contract_shape(demo_workdir):
     assert set(payload) >= CONTRACT_KEYS
     assert payload["status"] == "ok" and payload["error"] is None
     assert payload["columns"] == ["date", "type", "sales"]
+    assert payload["column_types"] == ["DATE", "VARCHAR", "DOUBLE"]
     assert [row[:2] for row in payload["rows"]][:1] == [["2025-09-15", "predict"]]  # ISO dates
     assert "prd_sales.gold.sales_overall" in payload["sql"] and "LIMIT 4" in payload["sql"]
 

@@ -21,7 +21,7 @@ from salesgenie import settings
 from salesgenie.server import genie
 from salesgenie.server.auth import install_bearer_auth
 from salesgenie.server.errors import install_handlers
-from salesgenie.server.service import SPACE_ID, GenieService, SpaceInfo, TypeRecorder, rfc3339
+from salesgenie.server.service import SPACE_ID, GenieService, SpaceInfo, rfc3339
 
 
 @dataclass(frozen=True)
@@ -61,19 +61,19 @@ def open_service(server: ServerSettings) -> tuple[GenieService, SpaceInfo]:
     from semantic_layer.model import DEFAULT_PATH
 
     store_path = server.store_path or default_store_path()
-    recorder = TypeRecorder(open_query_warehouse())
+    warehouse = open_query_warehouse()
     try:
-        agent = open_agent(server.backend, warehouse=recorder)  # type: ignore[arg-type]
+        agent = open_agent(server.backend, warehouse=warehouse)
         store = ConversationStore(store_path)
     except BaseException:
-        recorder.close()
+        warehouse.close()
         raise
     # The space is the semantic layer: it was last changed when its YAML was.
     changed = rfc3339(DEFAULT_PATH.stat().st_mtime)
     space = SpaceInfo(SPACE_ID, _warehouse_id(), changed, changed)
     service = GenieService(
         agent,
-        recorder,
+        warehouse,
         store,
         charts_dir=store_path.parent / "charts" / "genie",
         answer_wait_s=server.answer_wait_s,

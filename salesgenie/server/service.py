@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -41,13 +41,12 @@ from salesgenie.server.store import (
     new_id,
     now_ms,
 )
-from salesgenie.warehouses import QueryResult, Warehouse
+from salesgenie.warehouses import Warehouse
 from semantic_layer.model import SemanticModel
 
 log = logging.getLogger(__name__)
 
 SPACE_ID = "sales-forecast"
-TYPE_MEMORY = 512  # result types remembered per SQL text (see TypeRecorder)
 LOCK_STRIPES = 64
 UNEXPECTED = "UNEXPECTED_REPLY_PROCESS_EXCEPTION"
 # DuckDB type → Databricks' ColumnInfo type_name (type_text is the Databricks spelling).
@@ -106,41 +105,6 @@ def cell(value: Any) -> str | None:
     return str(value)
 
 
-class TypeRecorder:
-    """The warehouse, remembering each query's column types by its SQL text.
-
-    Answers carry columns and rows but not types, and Genie clients need `type_name` on every
-    column: the agent runs the guarded SQL through this wrapper, and the answer's `sql` is that
-    same text, so its types can be looked up afterwards without running the query twice.
-    """
-
-    def __init__(self, inner: Warehouse) -> None:
-        self.inner = inner
-        self.dialect = inner.dialect
-        self._types: dict[str, list[str]] = {}
-        self._lock = threading.Lock()
-
-    def execute(self, sql: str) -> QueryResult:
-        result = self.inner.execute(sql)
-        with self._lock:
-            self._types[sql] = result.types
-            while len(self._types) > TYPE_MEMORY:  # the oldest go first
-                del self._types[next(iter(self._types))]
-        return result
-
-    def types(self, sql: str) -> list[str] | None:
-        return self._types.get(sql)
-
-    def close(self) -> None:
-        self.inner.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-
 @dataclass(frozen=True)
 class SpaceInfo:
     """What GET space returns besides the semantic layer's own summary."""
@@ -163,7 +127,7 @@ class GenieService:
     def __init__(
         self,
         agent: Agent,
-        recorder: TypeRecorder,
+        warehouse: Warehouse,
         store: ConversationStore,
         *,
         charts_dir: Path,
@@ -172,7 +136,7 @@ class GenieService:
     ) -> None:
         self.agent = agent
         self.model: SemanticModel = agent.model
-        self.recorder = recorder
+        self.warehouse = warehouse
         self.store = store
         self.charts_dir = charts_dir
         self.answer_wait_s = answer_wait_s
@@ -183,7 +147,7 @@ class GenieService:
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
         self.agent.close()
-        self.recorder.close()
+        self.warehouse.close()
         self.store.close()
 
     def start_conversation(
@@ -304,9 +268,10 @@ class GenieService:
     def result_of(self, attachment_id: str, message_id: str, answer: Answer) -> StoredResult:
         """An ok answer's rows as a stored statement result, typed as Databricks types them."""
         sql = answer.sql or ""
-        types = self.recorder.types(sql) or ["VARCHAR"] * len(answer.columns)
         columns = []
-        for position, (name, duck) in enumerate(zip(answer.columns, types, strict=False)):
+        for position, (name, duck) in enumerate(
+            zip(answer.columns, answer.column_types, strict=True)
+        ):
             type_name, type_text = databricks_type(duck)
             columns.append(
                 {"name": name, "type_name": type_name, "type_text": type_text, "position": position}
@@ -324,7 +289,7 @@ class GenieService:
     def execute(self, stored: StoredResult) -> StoredResult | Answer:
         """Run an attachment's SQL again (guard and warehouse as the first time): the fresh
         result replaces the stored one, or the failed Answer says why."""
-        answer = run_sql(stored.sql, self.recorder, self.model)
+        answer = run_sql(stored.sql, self.warehouse, self.model)
         if answer.status != "ok":
             return answer
         fresh = self.result_of(stored.attachment_id, stored.message_id, answer)
