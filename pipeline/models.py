@@ -81,10 +81,8 @@ AVAILABLE_MODELS = (
 
 def build_model(name: str, season_length: int, horizon: int) -> Any:
     """A new statsforecast model whose alias is its MMF name."""
-    factories = _factories(season_length, horizon)
-    if name not in factories:
-        raise SalesgenieError(f"unknown model {name!r}; available: {', '.join(AVAILABLE_MODELS)}")
-    model = factories[name]()
+    check_models([name])
+    model = _factories(season_length, horizon)[name]()
     model.alias = name
     return model
 
