@@ -1,4 +1,4 @@
-"""The Genie-compatible API on a real uvicorn server (127.0.0.1, a free port, a thread),
+"""The Genie-compatible API on a real uvicorn server (tests/live_server.py),
 driven by the unmodified databricks-sdk client and by httpx.
 
 The server reads the shared demo warehouse (read-only) and keeps its conversations in a store
@@ -9,21 +9,19 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from console_script import run_salesgenie
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.service.dashboards import MessageStatus, TextAttachmentPurpose
+from live_server import LiveServer, live_server
 
 from agent.core import SEED_QUESTION
 from agent.inputs import MAX_QUESTION_CHARS
 from salesgenie.errors import SalesgenieError
-from salesgenie.server.app import ServerSettings, create_app
 from salesgenie.server.auth import check_bind
 from salesgenie.server.store import ConversationStore
 
@@ -33,59 +31,21 @@ CLARIFY = "forecast for etorki rape"  # several products match: the parser asks 
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-class Running:
-    """A uvicorn server on its own thread, on a free port the kernel picks (port 0).
-
-    Not on a socket bound beforehand (`run(sockets=…)`): uvicorn leaves Nagle's algorithm on
-    for those, and every small response then waits ~40 ms for the client's delayed ACK.
-    """
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert self.thread.is_alive() and time.monotonic() < deadline, "server did not start"
-            time.sleep(0.01)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-
-@contextmanager
-def serving(warehouse: Path, store: Path, **options: Any) -> Iterator[Running]:
-    """The app on the demo warehouse (offline backend: no LLM, whatever the environment)."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SALESGENIE_WAREHOUSE", str(warehouse))
-        app = create_app(ServerSettings(backend="offline", store_path=store, **options))
-    running = Running(app)
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
 @pytest.fixture(scope="module")
-def genie(demo_warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+def genie(demo_workdir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     store = tmp_path_factory.mktemp("genie") / "conversations.duckdb"
-    with serving(demo_warehouse, store) as running:
+    with live_server(demo_workdir, store) as running:
         yield running
 
 
 @pytest.fixture
-def client(genie: Running) -> Iterator[httpx.Client]:
+def client(genie: LiveServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=genie.url, timeout=30) as http:
         yield http
 
 
 @pytest.fixture
-def workspace(genie: Running, monkeypatch: pytest.MonkeyPatch) -> WorkspaceClient:
+def workspace(genie: LiveServer, monkeypatch: pytest.MonkeyPatch) -> WorkspaceClient:
     """The SDK exactly as a Genie user builds it; no Databricks settings leak in."""
     for name in list(os.environ):
         if name.startswith(("DATABRICKS_", "ARM_", "AZURE_", "GOOGLE_")):
@@ -135,7 +95,9 @@ def test_sdk_round_trip(workspace: WorkspaceClient) -> None:
     assert [s.space_id for s in workspace.genie.list_spaces().spaces] == [SPACE]
 
 
-def test_sdk_visualization_execute_and_feedback(workspace: WorkspaceClient, genie: Running) -> None:
+def test_sdk_visualization_execute_and_feedback(
+    workspace: WorkspaceClient, genie: LiveServer
+) -> None:
     from databricks.sdk.service.dashboards import GenieFeedbackRating
 
     message = workspace.genie.start_conversation_and_wait(
@@ -247,7 +209,7 @@ def test_bad_bodies_are_400(client: httpx.Client, content: bytes, expected: str)
 
 
 def test_slow_answers_stay_executing_until_done(
-    client: httpx.Client, genie: Running, monkeypatch: pytest.MonkeyPatch
+    client: httpx.Client, genie: LiveServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     service = genie.app.state.genie
     release = threading.Event()
@@ -279,8 +241,8 @@ def test_failed_answers_are_failed_with_an_error(client: httpx.Client) -> None:
     assert body["message"]["error"]["type"] == "INVALID_COMPLETION_REQUEST_EXCEPTION"
 
 
-def test_token_required_when_configured(demo_warehouse: Path, tmp_path: Path) -> None:
-    with serving(demo_warehouse, tmp_path / "c.duckdb", token="s3cret") as running:
+def test_token_required_when_configured(demo_workdir: Path, tmp_path: Path) -> None:
+    with live_server(demo_workdir, tmp_path / "c.duckdb", token="s3cret") as running:
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
             response = httpx.get(f"{running.url}{SPACES}", headers=headers)
             assert response.status_code == 401, headers
@@ -305,9 +267,9 @@ def test_refuses_non_loopback_without_token(tmp_path: Path) -> None:
     assert done.stderr.strip().count("\n") == 0 and "refusing" in done.stderr
 
 
-def test_conversations_survive_a_restart(demo_warehouse: Path, tmp_path: Path) -> None:
+def test_conversations_survive_a_restart(demo_workdir: Path, tmp_path: Path) -> None:
     store = tmp_path / "conversations.duckdb"
-    with serving(demo_warehouse, store) as first:
+    with live_server(demo_workdir, store) as first:
         body = httpx.post(
             f"{first.url}{SPACES}/{SPACE}/start-conversation", json={"content": SEED_QUESTION}
         ).json()
@@ -315,7 +277,7 @@ def test_conversations_survive_a_restart(demo_warehouse: Path, tmp_path: Path) -
         url = f"{conversation}/messages/{body['message_id']}"
         before = httpx.get(first.url + url).json()
         httpx.post(first.url + url + "/feedback", json={"rating": "POSITIVE"})
-    with serving(demo_warehouse, store) as second:
+    with live_server(demo_workdir, store) as second:
         after = httpx.get(second.url + url).json()
         assert after["attachments"] == before["attachments"]
         assert after["feedback"] == {"rating": "POSITIVE"}

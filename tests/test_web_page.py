@@ -6,19 +6,14 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
-
-from salesgenie.server.app import ServerSettings, create_app
+from live_server import live_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 SEED = (
@@ -30,37 +25,12 @@ ANSWER_TIMEOUT_MS = 90_000
 ASSETS = ["/", "/static/app.js", "/static/app.css"]
 
 
-@contextmanager
-def serve(workdir: Path, settings: ServerSettings) -> Iterator[str]:
-    """The real app on 127.0.0.1 (a free port) over the demo warehouse; yields its base URL."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(workdir)
-        mp.delenv("SALESGENIE_WAREHOUSE", raising=False)
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning"))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.05)
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
-            sock.close()
-
-
 @pytest.fixture(scope="module")
 def base_url(demo_workdir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """No token; conversations kept in a temporary store, the demo warehouse left untouched."""
     store = tmp_path_factory.mktemp("web") / "conversations.duckdb"
-    with serve(demo_workdir, ServerSettings(backend="offline", store_path=store)) as url:
-        yield url
+    with live_server(demo_workdir, store) as running:
+        yield running.url
 
 
 @pytest.fixture(scope="module")
@@ -206,10 +176,9 @@ def test_assets_reference_only_their_own_origin(base_url: str) -> None:
 def test_page_asks_for_the_token_once(demo_workdir: Path, browser: Any, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
-    settings = ServerSettings(
-        backend="offline", token="s3cret-token", store_path=tmp_path / "conversations.duckdb"
-    )
-    with serve(demo_workdir, settings) as url:
+    store = tmp_path / "conversations.duckdb"
+    with live_server(demo_workdir, store, token="s3cret-token") as running:
+        url = running.url
         page = browser.new_page()
         page.goto(url + "/")
         expect(page.get_by_test_id("auth-form")).to_be_visible(timeout=15_000)

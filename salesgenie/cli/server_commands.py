@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from salesgenie.cli._app import app
+from salesgenie.cli._app import app, err_console
 from salesgenie.cli.question_commands import BackendOption
 
 
@@ -29,4 +29,7 @@ def serve_command(
 
     from salesgenie.server.app import create_app
 
-    uvicorn.run(create_app(server), host=host, port=port)
+    app = create_app(server)
+    for notice in app.state.notices:
+        err_console.print(notice)
+    uvicorn.run(app, host=host, port=port)

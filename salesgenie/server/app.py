@@ -1,13 +1,14 @@
-"""The one FastAPI app `salesgenie serve` runs: the Genie-compatible API and the web page.
+"""The one FastAPI app `salesgenie serve` runs: the Genie-compatible API, the web page, the
+Slack bot, the `weekly_forecast` model-serving endpoint and /metrics.
 
-Later parts add their routers here. Everything the app needs (semantic model, read-only
-warehouse, agent, conversation store) is opened by `create_app` and closed when the server
-stops, so a misconfiguration fails at start-up with one line rather than on the first question.
+Everything the app needs (semantic model, read-only warehouse, agent, conversation store) is
+opened by `create_app` and closed when the server stops, so a misconfiguration fails at start-up
+with one line rather than on the first question. Parts that are off (Slack without its secrets)
+say so in `app.state.notices`, which `salesgenie serve` prints at start.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,7 +19,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from salesgenie import settings
-from salesgenie.server import genie
+from salesgenie.server import genie, metrics, serving, slack, web
 from salesgenie.server.auth import install_bearer_auth
 from salesgenie.server.errors import install_handlers
 from salesgenie.server.service import SPACE_ID, GenieService, SpaceInfo, rfc3339
@@ -33,10 +34,19 @@ class ServerSettings:
     store_path: Path | None = None  # default: next to the warehouse (see default_store_path)
     answer_wait_s: float = 2.0  # how long a POST waits for its answer before returning
     workers: int = 4  # answers computed at once
+    slack_signing_secret: str | None = None  # SLACK_SIGNING_SECRET: checks Slack's signatures
+    slack_bot_token: str | None = None  # SLACK_BOT_TOKEN: the bot's Web API token
+    slack_api_url: str = "https://slack.com/api/"  # Slack's Web API (tests: a local server)
+    tracking_uri: str | None = None  # the MLflow registry; default settings.mlflow_tracking_uri()
 
     @classmethod
     def from_env(cls, backend: str = "auto") -> ServerSettings:
-        return cls(backend=backend, token=os.environ.get("SALESGENIE_TOKEN") or None)
+        return cls(
+            backend=backend,
+            token=os.environ.get("SALESGENIE_TOKEN") or None,
+            slack_signing_secret=os.environ.get("SLACK_SIGNING_SECRET") or None,
+            slack_bot_token=os.environ.get("SLACK_BOT_TOKEN") or None,
+        )
 
 
 def default_store_path() -> Path:
@@ -98,16 +108,16 @@ def create_app(server: ServerSettings) -> FastAPI:
     )
     app.state.genie = service
     app.state.space = space
+    app.state.notices = []
     install_handlers(app)
     if server.token:
         install_bearer_auth(app, server.token)
     app.include_router(genie.router)
     app.add_api_route("/.well-known/databricks-config", databricks_config, include_in_schema=False)
-    # The web page is built alongside this API: mounted when its module is present.
-    if importlib.util.find_spec("salesgenie.server.web") is not None:
-        from salesgenie.server import web
-
-        app.include_router(web.router)
+    app.include_router(web.router)
+    slack.install_slack(app, server, service)
+    serving.install_serving(app, server.tracking_uri or settings.mlflow_tracking_uri())
+    metrics.install_metrics(app)
     return app
 
 

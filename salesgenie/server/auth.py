@@ -1,10 +1,11 @@
 """Who may call the API: a bearer token when one is configured, loopback only when none is.
 
-SALESGENIE_TOKEN set: every /api/ request must carry `Authorization: Bearer <token>` (compared
-in constant time); a missing or wrong one gets 401 in Databricks' error shape. Unset: the
-server has no way to tell callers apart, so it refuses to listen beyond this machine.
-The page shell (/, /static/…) and /.well-known/databricks-config stay open: they hold no data,
-and the page sends the token with each API call it makes.
+SALESGENIE_TOKEN set: every /api/ and /serving-endpoints/ request must carry
+`Authorization: Bearer <token>` (compared in constant time); a missing or wrong one gets 401 in
+Databricks' error shape. Unset: the server has no way to tell callers apart, so it refuses to
+listen beyond this machine. The page shell (/, /static/…), /docs, /metrics and
+/.well-known/databricks-config stay open: they hold no data, and the page sends the token with
+each API call it makes. /slack/ is authenticated by Slack's request signatures instead.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from starlette.responses import Response
 from salesgenie.errors import SalesgenieError
 from salesgenie.server.errors import error_response
 
-PROTECTED_PREFIX = "/api/"
+PROTECTED_PREFIXES = ("/api/", "/serving-endpoints/")
 
 
 def is_loopback(host: str) -> bool:
@@ -41,14 +42,14 @@ def check_bind(host: str, token: str | None) -> None:
 
 
 def install_bearer_auth(app: FastAPI, token: str) -> None:
-    """Check the bearer token on every /api/ request before any route runs."""
+    """Check the bearer token on every protected request before any route runs."""
     expected = f"Bearer {token}".encode()
 
     @app.middleware("http")
     async def bearer(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        if request.url.path.startswith(PROTECTED_PREFIX):
+        if request.url.path.startswith(PROTECTED_PREFIXES):
             given = request.headers.get("authorization", "").encode()
             if not given:
                 return _unauthenticated("missing bearer token (Authorization: Bearer …)")
