@@ -8,6 +8,7 @@ e = sales_weekly_evaluation_output, s = the selected model of each series.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 from sqlglot import exp
@@ -31,7 +32,7 @@ def _str(value: str) -> exp.Literal:
 
 
 def _date(value: date) -> exp.Cast:
-    return exp.cast(_str(value.isoformat()), exp.DataType.Type.DATE)
+    return exp.cast(_str(value.isoformat()), exp.DataType.Type.DATE, copy=False)
 
 
 def _type_is(value: str) -> exp.EQ:
@@ -68,58 +69,65 @@ def dimension_expr(name: str, fact: str = "o") -> exp.Expression:
         return _col("date", "o")
     if name in ("month", "quarter"):
         trunc = exp.DateTrunc(unit=_str(name.upper()), this=_col("date", "o"))
-        return exp.cast(trunc, exp.DataType.Type.DATE)  # DuckDB's date_trunc gives a timestamp
+        return exp.cast(
+            trunc, exp.DataType.Type.DATE, copy=False
+        )  # DuckDB's date_trunc gives a timestamp
     if name == "year":
         return exp.Year(this=_col("date", "o"))
     raise ValueError(f"unknown dimension {name!r}")
 
 
+def _weeks_of(kind: str) -> exp.Count:
+    """COUNT(DISTINCT the weeks of one type): the denominator of a weekly average."""
+    week = exp.Case(ifs=[exp.If(this=_type_is(kind), true=_col("date", "o"))])
+    return exp.Count(this=exp.Distinct(expressions=[week]))
+
+
+def _count_distinct(column: str, table: str) -> Callable[[], exp.Expression]:
+    return lambda: exp.Count(this=exp.Distinct(expressions=[_col(column, table)]))
+
+
+def _sum_of(column: str, kind: str | None = None) -> Callable[[], exp.Expression]:
+    """SUM(o.column), or its sum over the rows of one type (train or predict)."""
+    if kind is None:
+        return lambda: exp.Sum(this=_col(column, "o"))
+    return lambda: _sum_where(_col(column, "o"), _type_is(kind))
+
+
+def _weekly_average(kind: str) -> Callable[[], exp.Expression]:
+    return lambda: exp.Div(this=_sum_of("sales", kind)(), expression=_weeks_of(kind))
+
+
+# Each measure builds a fresh tree: the builders below attach nodes without copying them.
+_MEASURES: dict[str, Callable[[], exp.Expression]] = {
+    "series_count": _count_distinct("timeseries_id", "m"),
+    "product_count": _count_distinct("product", "m"),
+    "brand_count": _count_distinct("brand", "m"),
+    "sales_org_count": _count_distinct("sales_org", "m"),
+    "model_count": _count_distinct("model", "e"),
+    "sales": _sum_of("sales"),
+    "sales_lower": _sum_of("sales_lower"),
+    "sales_upper": _sum_of("sales_upper"),
+    "actual_sales": _sum_of("sales", "train"),
+    "forecast_sales": _sum_of("sales", "predict"),
+    "forecast_lower": _sum_of("sales_lower", "predict"),
+    "forecast_upper": _sum_of("sales_upper", "predict"),
+    "avg_weekly_actual_sales": _weekly_average("train"),
+    "avg_weekly_forecast_sales": _weekly_average("predict"),
+    "mean_smape": SMAPE.copy,
+}
+
+
 def measure_expr(name: str) -> exp.Expression:
     """The SQL for a measure: the semantic layer's metric expressions, with table aliases."""
-    sales, lower, upper = _col("sales", "o"), _col("sales_lower", "o"), _col("sales_upper", "o")
-    weeks = exp.Count(
-        this=exp.Distinct(
-            expressions=[exp.Case(ifs=[exp.If(this=_type_is("train"), true=_col("date", "o"))])]
-        )
-    )
-    forecast_weeks = exp.Count(
-        this=exp.Distinct(
-            expressions=[exp.Case(ifs=[exp.If(this=_type_is("predict"), true=_col("date", "o"))])]
-        )
-    )
-    distinct = {
-        "series_count": _col("timeseries_id", "m"),
-        "product_count": _col("product", "m"),
-        "brand_count": _col("brand", "m"),
-        "sales_org_count": _col("sales_org", "m"),
-        "model_count": _col("model", "e"),
-    }
-    if name in distinct:
-        return exp.Count(this=exp.Distinct(expressions=[distinct[name]]))
-    exprs: dict[str, exp.Expression] = {
-        "sales": exp.Sum(this=sales),
-        "sales_lower": exp.Sum(this=lower),
-        "sales_upper": exp.Sum(this=upper),
-        "actual_sales": _sum_where(sales, _type_is("train")),
-        "forecast_sales": _sum_where(sales, _type_is("predict")),
-        "forecast_lower": _sum_where(lower, _type_is("predict")),
-        "forecast_upper": _sum_where(upper, _type_is("predict")),
-        "avg_weekly_actual_sales": exp.Div(
-            this=_sum_where(sales, _type_is("train")), expression=weeks
-        ),
-        "avg_weekly_forecast_sales": exp.Div(
-            this=_sum_where(sales, _type_is("predict")), expression=forecast_weeks
-        ),
-        "mean_smape": SMAPE.copy(),
-    }
-    return exprs[name]
+    return _MEASURES[name]()
 
 
 def _filters(filters: list[Filter], fact: str = "o") -> list[exp.Expression]:
     out: list[exp.Expression] = []
     for f in filters:
         column = dimension_expr(f.field, fact)
-        out.append(column.isin(*(_str(v) for v in f.values)))
+        out.append(column.isin(*(_str(v) for v in f.values), copy=False))
     return out
 
 
@@ -129,31 +137,33 @@ def _in_range(time_range: TimeRange, column: exp.Expression) -> exp.Expression |
         parts.append(exp.GTE(this=column.copy(), expression=_date(time_range.start)))
     if time_range.end:
         parts.append(exp.LT(this=column.copy(), expression=_date(time_range.end)))
-    return exp.and_(*parts) if parts else None
+    return exp.and_(*parts, copy=False) if parts else None
 
 
 def _where(select: exp.Select, conditions: list[exp.Expression | None]) -> exp.Select:
     kept = [c for c in conditions if c is not None]
-    return select.where(exp.and_(*kept)) if kept else select
+    return select.where(exp.and_(*kept, copy=False), copy=False) if kept else select
 
 
 def _ordered(select: exp.Select, spec: QuerySpec, default: list[str]) -> exp.Select:
     order = [(o.by, o.desc) for o in spec.order] or [(name, False) for name in default]
     if not order:
         return select
-    return select.order_by(*(exp.Ordered(this=exp.column(by), desc=desc) for by, desc in order))
+    return select.order_by(
+        *(exp.Ordered(this=exp.column(by), desc=desc) for by, desc in order), copy=False
+    )
 
 
 def _limited(select: exp.Select, spec: QuerySpec) -> exp.Select:
-    return select.limit(spec.limit) if spec.limit else select
+    return select.limit(spec.limit, copy=False) if spec.limit else select
 
 
 def _sales_select(spec: QuerySpec, projections: list[exp.Expression]) -> exp.Select:
     """SELECT … FROM sales_overall o JOIN mapping m, with the spec's filters and time range."""
     query = (
-        exp.select(*projections)
-        .from_(_table("sales_overall", "o"))
-        .join(_table("mapping_timeseries_id_product", "m"), on=_join_on("o", "m"))
+        exp.select(*projections, copy=False)
+        .from_(_table("sales_overall", "o"), copy=False)
+        .join(_table("mapping_timeseries_id_product", "m"), on=_join_on("o", "m"), copy=False)
     )
     date_col = _col("date", "o")
     time = _in_range(spec.time_range, date_col) if spec.time_range else None
@@ -161,7 +171,7 @@ def _sales_select(spec: QuerySpec, projections: list[exp.Expression]) -> exp.Sel
 
 
 def _grouped(select: exp.Select, dims: list[str], fact: str = "o") -> exp.Select:
-    return select.group_by(*(dimension_expr(d, fact) for d in dims)) if dims else select
+    return select.group_by(*(dimension_expr(d, fact) for d in dims), copy=False) if dims else select
 
 
 def _dim_alias(name: str) -> str:
@@ -172,20 +182,20 @@ def _series(spec: QuerySpec) -> exp.Select:
     """Weekly (or monthly…) rows per type, with the interval bounds: the seed's chart."""
     time_dim = spec.grain if spec.grain != "week" else "date"
     dims = [time_dim, *[d for d in spec.dimensions if d not in (time_dim, "type", "date")]]
-    projections = [exp.alias_(dimension_expr(time_dim), "date")]
-    projections += [exp.alias_(dimension_expr(d), d) for d in dims[1:]]
+    projections = [exp.alias_(dimension_expr(time_dim), "date", copy=False)]
+    projections += [exp.alias_(dimension_expr(d), d, copy=False) for d in dims[1:]]
     forecast_only = spec.kind == "forecast"
     if not forecast_only:
-        projections.append(exp.alias_(_col("type", "o"), "type"))
+        projections.append(exp.alias_(_col("type", "o"), "type", copy=False))
     value = "forecast_units" if forecast_only else "sales"
     projections += [
-        exp.alias_(measure_expr("sales"), value),
-        exp.alias_(measure_expr("sales_lower"), "sales_lower"),
-        exp.alias_(measure_expr("sales_upper"), "sales_upper"),
+        exp.alias_(measure_expr("sales"), value, copy=False),
+        exp.alias_(measure_expr("sales_lower"), "sales_lower", copy=False),
+        exp.alias_(measure_expr("sales_upper"), "sales_upper", copy=False),
     ]
     query = _sales_select(spec, projections)
     if forecast_only and "predict" not in spec.filter_values("type"):
-        query = query.where(_type_is("predict"))
+        query = query.where(_type_is("predict"), copy=False)
     group = dims if forecast_only else [*dims, "type"]
     query = _grouped(query, group)
     default = ["date", *dims[1:]] if forecast_only else ["date", *dims[1:], "type"]
@@ -195,8 +205,8 @@ def _series(spec: QuerySpec) -> exp.Select:
 def _aggregate(spec: QuerySpec) -> exp.Select:
     """Totals, top/bottom N and breakdowns: measures grouped by the spec's dimensions."""
     dims = spec.dimensions
-    projections = [exp.alias_(dimension_expr(d), _dim_alias(d)) for d in dims]
-    projections += [exp.alias_(measure_expr(m), m) for m in spec.measures]
+    projections = [exp.alias_(dimension_expr(d), _dim_alias(d), copy=False) for d in dims]
+    projections += [exp.alias_(measure_expr(m), m, copy=False) for m in spec.measures]
     query = _sales_select(spec, projections)
     # Only actuals (or only forecasts) asked: other rows would add groups whose value is NULL
     # (a month with forecast weeks only) and products that have no row of that type.
@@ -205,7 +215,7 @@ def _aggregate(spec: QuerySpec) -> exp.Select:
         ("predict", ("forecast_sales", "avg_weekly_forecast_sales")),
     ):
         if spec.measures and all(m in words for m in spec.measures):
-            query = query.where(_type_is(kind))
+            query = query.where(_type_is(kind), copy=False)
     query = _grouped(query, dims)
     return _limited(_ordered(query, spec, [_dim_alias(d) for d in dims]), spec)
 
@@ -216,41 +226,47 @@ def _compare(spec: QuerySpec) -> exp.Select:
     ranges = [(p, _in_range(p, date_col)) for p in spec.periods]
     period = exp.Case(ifs=[exp.If(this=cond, true=_str(p.label)) for p, cond in ranges])
     projections = [
-        exp.alias_(period, "period"),
-        exp.alias_(exp.Min(this=date_col.copy()), "period_start"),
-        *(exp.alias_(measure_expr(m), m) for m in spec.measures),
+        exp.alias_(period, "period", copy=False),
+        exp.alias_(exp.Min(this=date_col.copy()), "period_start", copy=False),
+        *(exp.alias_(measure_expr(m), m, copy=False) for m in spec.measures),
     ]
     query = _sales_select(spec.model_copy(update={"time_range": None}), projections)
-    query = query.where(exp.or_(*(cond for _, cond in ranges)))
-    query = query.group_by(period.copy())
-    return query.order_by(exp.Ordered(this=exp.column("period_start")))
+    query = query.where(exp.or_(*(cond for _, cond in ranges)), copy=False)
+    query = query.group_by(period.copy(), copy=False)
+    return query.order_by(exp.Ordered(this=exp.column("period_start")), copy=False)
 
 
 def _mapping_select(spec: QuerySpec, projections: list[exp.Expression]) -> exp.Select:
-    query = exp.select(*projections).from_(_table("mapping_timeseries_id_product", "m"))
+    query = exp.select(*projections, copy=False).from_(
+        _table("mapping_timeseries_id_product", "m"), copy=False
+    )
     return _where(query, _filters([f for f in spec.filters if f.field in _MAPPING_COLUMNS]))
 
 
 def _count(spec: QuerySpec) -> exp.Select:
     if spec.measures == ["model_count"]:
-        projections = [exp.alias_(measure_expr("model_count"), "model_count")]
-        query = exp.select(*projections).from_(_table("sales_weekly_evaluation_output", "e"))
+        projections = [exp.alias_(measure_expr("model_count"), "model_count", copy=False)]
+        query = exp.select(*projections, copy=False).from_(
+            _table("sales_weekly_evaluation_output", "e"), copy=False
+        )
         return query
     dims = spec.dimensions
-    projections = [exp.alias_(_col(d, "m"), d) for d in dims]
-    projections += [exp.alias_(measure_expr(m), m) for m in spec.measures]
+    projections = [exp.alias_(_col(d, "m"), d, copy=False) for d in dims]
+    projections += [exp.alias_(measure_expr(m), m, copy=False) for m in spec.measures]
     query = _mapping_select(spec, projections)
-    query = query.group_by(*(_col(d, "m") for d in dims)) if dims else query
+    query = query.group_by(*(_col(d, "m") for d in dims), copy=False) if dims else query
     return _limited(_ordered(query, spec, list(dims)), spec)
 
 
 def _list(spec: QuerySpec) -> exp.Select:
     if spec.dimensions == ["model"]:
-        query = exp.select(exp.alias_(_col("model", "e"), "model")).distinct()
-        query = query.from_(_table("sales_weekly_evaluation_output", "e"))
-        return query.order_by(exp.column("model"))
-    projections = [exp.alias_(_col(d, "m"), d) for d in spec.dimensions]
-    query = _mapping_select(spec, projections).distinct()
+        query = exp.select(
+            exp.alias_(_col("model", "e"), "model", copy=False), copy=False
+        ).distinct(copy=False)
+        query = query.from_(_table("sales_weekly_evaluation_output", "e"), copy=False)
+        return query.order_by(exp.column("model"), copy=False)
+    projections = [exp.alias_(_col(d, "m"), d, copy=False) for d in spec.dimensions]
+    query = _mapping_select(spec, projections).distinct(copy=False)
     return _limited(_ordered(query, spec, list(spec.dimensions)), spec)
 
 
@@ -258,15 +274,16 @@ def _model_lookup(spec: QuerySpec) -> exp.Select:
     """The selected model of a series is the model on its predict rows."""
     if spec.dimensions == ["model"]:
         projections = [
-            exp.alias_(_col("model", "o"), "model"),
+            exp.alias_(_col("model", "o"), "model", copy=False),
             exp.alias_(
                 exp.Count(this=exp.Distinct(expressions=[_col("timeseries_id", "o")])),
                 "series_count",
+                copy=False,
             ),
         ]
     else:
-        projections = [exp.alias_(dimension_expr(d), d) for d in spec.dimensions]
-    query = _sales_select(spec, projections).where(_type_is("predict"))
+        projections = [exp.alias_(dimension_expr(d), d, copy=False) for d in spec.dimensions]
+    query = _sales_select(spec, projections).where(_type_is("predict"), copy=False)
     query = _grouped(query, spec.dimensions)
     return _limited(_ordered(query, spec, list(spec.dimensions)), spec)
 
@@ -274,49 +291,60 @@ def _model_lookup(spec: QuerySpec) -> exp.Select:
 def _accuracy(spec: QuerySpec) -> exp.Select:
     """Mean backtest SMAPE per model, over the series the filters keep."""
     query = exp.select(
-        exp.alias_(_col("model", "e"), "model"),
-        exp.alias_(measure_expr("mean_smape"), "mean_smape"),
+        exp.alias_(_col("model", "e"), "model", copy=False),
+        exp.alias_(measure_expr("mean_smape"), "mean_smape", copy=False),
         exp.alias_(
-            exp.Count(this=exp.Distinct(expressions=[_col("timeseries_id", "e")])), "series_count"
+            exp.Count(this=exp.Distinct(expressions=[_col("timeseries_id", "e")])),
+            "series_count",
+            copy=False,
         ),
-    ).from_(_table("sales_weekly_evaluation_output", "e"))
+        copy=False,
+    ).from_(_table("sales_weekly_evaluation_output", "e"), copy=False)
     mapping_filters = [f for f in spec.filters if f.field in _MAPPING_COLUMNS]
     if mapping_filters:
-        query = query.join(_table("mapping_timeseries_id_product", "m"), on=_join_on("e", "m"))
+        query = query.join(
+            _table("mapping_timeseries_id_product", "m"), on=_join_on("e", "m"), copy=False
+        )
     model_filters = [f for f in spec.filters if f.field == "model"]
     query = _where(query, [*_filters(mapping_filters), *_filters(model_filters, "e")])
-    query = query.group_by(_col("model", "e"))
+    query = query.group_by(_col("model", "e"), copy=False)
     return _limited(_ordered(query, spec, ["mean_smape", "model"]), spec)
 
 
 def _worst_series(spec: QuerySpec) -> exp.Select:
     """Each series' selected model (from its predict rows) with that model's mean SMAPE."""
     selected = (
-        exp.select(_col("timeseries_id", "o"), _col("model", "o"))
-        .distinct()
-        .from_(_table("sales_overall", "o"))
-        .where(_type_is("predict"))
+        exp.select(_col("timeseries_id", "o"), _col("model", "o"), copy=False)
+        .distinct(copy=False)
+        .from_(_table("sales_overall", "o"), copy=False)
+        .where(_type_is("predict"), copy=False)
     )
     query = (
         exp.select(
-            exp.alias_(_col("timeseries_id", "s"), "timeseries_id"),
-            exp.alias_(_col("product", "m"), "product"),
-            exp.alias_(_col("sales_org", "m"), "sales_org"),
-            exp.alias_(_col("model", "s"), "model"),
-            exp.alias_(measure_expr("mean_smape"), "mean_smape"),
+            exp.alias_(_col("timeseries_id", "s"), "timeseries_id", copy=False),
+            exp.alias_(_col("product", "m"), "product", copy=False),
+            exp.alias_(_col("sales_org", "m"), "sales_org", copy=False),
+            exp.alias_(_col("model", "s"), "model", copy=False),
+            exp.alias_(measure_expr("mean_smape"), "mean_smape", copy=False),
+            copy=False,
         )
-        .with_("selected", as_=selected)
-        .from_(exp.table_("selected", alias="s"))
+        .with_("selected", as_=selected, copy=False)
+        .from_(exp.table_("selected", alias="s"), copy=False)
         .join(
             _table("sales_weekly_evaluation_output", "e"),
-            on=exp.and_(_join_on("e", "s"), _join_on("e", "s", "model")),
+            on=exp.and_(_join_on("e", "s"), _join_on("e", "s", "model"), copy=False),
+            copy=False,
         )
-        .join(_table("mapping_timeseries_id_product", "m"), on=_join_on("s", "m"))
+        .join(_table("mapping_timeseries_id_product", "m"), on=_join_on("s", "m"), copy=False)
     )
     mapping_filters = [f for f in spec.filters if f.field in _MAPPING_COLUMNS]
     query = _where(query, _filters(mapping_filters))
     query = query.group_by(
-        _col("timeseries_id", "s"), _col("product", "m"), _col("sales_org", "m"), _col("model", "s")
+        _col("timeseries_id", "s"),
+        _col("product", "m"),
+        _col("sales_org", "m"),
+        _col("model", "s"),
+        copy=False,
     )
     return _limited(_ordered(query, spec, ["mean_smape"]), spec)
 

@@ -6,7 +6,7 @@ Aims (issue 6): 100 concurrent clients for 60 s on the offline backend, 0 errors
 `salesgenie serve --backend offline` runs in a separate process on a free loopback port (so the
 clients and the server do not share a GIL), in --workdir, whose data/ holds a published
 warehouse; without --workdir a small demo one is built in a temporary directory first (about
-15 s). The server keeps the conversations in data/prd_sales.conversations.duckdb beside it.
+15 s). The server keeps the conversations in data/prd_sales.conversations.sqlite beside it.
 
     .venv/bin/python benchmarks/genie_load.py [--clients 100] [--duration 60] [--workdir DIR]
 

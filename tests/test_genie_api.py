@@ -33,7 +33,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture(scope="module")
 def genie(demo_workdir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    store = tmp_path_factory.mktemp("genie") / "conversations.duckdb"
+    store = tmp_path_factory.mktemp("genie") / "conversations.sqlite"
     with live_server(demo_workdir, store) as running:
         yield running
 
@@ -242,7 +242,7 @@ def test_failed_answers_are_failed_with_an_error(client: httpx.Client) -> None:
 
 
 def test_token_required_when_configured(demo_workdir: Path, tmp_path: Path) -> None:
-    with live_server(demo_workdir, tmp_path / "c.duckdb", token="s3cret") as running:
+    with live_server(demo_workdir, tmp_path / "c.sqlite", token="s3cret") as running:
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
             response = httpx.get(f"{running.url}{SPACES}", headers=headers)
             assert response.status_code == 401, headers
@@ -268,7 +268,7 @@ def test_refuses_non_loopback_without_token(tmp_path: Path) -> None:
 
 
 def test_conversations_survive_a_restart(demo_workdir: Path, tmp_path: Path) -> None:
-    store = tmp_path / "conversations.duckdb"
+    store = tmp_path / "conversations.sqlite"
     with live_server(demo_workdir, store) as first:
         body = httpx.post(
             f"{first.url}{SPACES}/{SPACE}/start-conversation", json={"content": SEED_QUESTION}
@@ -289,11 +289,18 @@ def test_conversations_survive_a_restart(demo_workdir: Path, tmp_path: Path) -> 
 
 
 def test_unfinished_answers_fail_on_restart(tmp_path: Path) -> None:
-    store = ConversationStore(tmp_path / "c.duckdb")
+    store = ConversationStore(tmp_path / "c.sqlite")
     conversation = store.create_conversation(SPACE, "t")
     message = store.add_message(conversation.conversation_id, SPACE, "Etorki")
     store.close()
-    reopened = ConversationStore(tmp_path / "c.duckdb")
+    reopened = ConversationStore(tmp_path / "c.sqlite")
     again = reopened.message(message.message_id)
     reopened.close()
     assert again is not None and again.status == "FAILED" and "restarted" in again.error["error"]
+
+
+def test_a_store_that_is_not_a_database_is_named(tmp_path: Path) -> None:
+    garbage = tmp_path / "c.sqlite"
+    garbage.write_bytes(b"not a database, just bytes " * 100)
+    with pytest.raises(SalesgenieError, match=r"cannot open the conversation store .*c\.sqlite"):
+        ConversationStore(garbage)

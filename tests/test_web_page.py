@@ -28,7 +28,7 @@ ASSETS = ["/", "/static/app.js", "/static/app.css"]
 @pytest.fixture(scope="module")
 def base_url(demo_workdir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """No token; conversations kept in a temporary store, the demo warehouse left untouched."""
-    store = tmp_path_factory.mktemp("web") / "conversations.duckdb"
+    store = tmp_path_factory.mktemp("web") / "conversations.sqlite"
     with live_server(demo_workdir, store) as running:
         yield running.url
 
@@ -176,7 +176,7 @@ def test_assets_reference_only_their_own_origin(base_url: str) -> None:
 def test_page_asks_for_the_token_once(demo_workdir: Path, browser: Any, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
-    store = tmp_path / "conversations.duckdb"
+    store = tmp_path / "conversations.sqlite"
     with live_server(demo_workdir, store, token="s3cret-token") as running:
         url = running.url
         page = browser.new_page()

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from salesgenie import settings
 from salesgenie.server import genie, metrics, serving, slack, web
@@ -50,11 +51,11 @@ class ServerSettings:
 
 
 def default_store_path() -> Path:
-    """data/prd_sales.conversations.duckdb, or beside a DuckDB warehouse moved elsewhere."""
+    """data/prd_sales.conversations.sqlite, or beside a DuckDB warehouse moved elsewhere."""
     if settings.uses_databricks():
-        return settings.DATA_DIR / f"{settings.CATALOG}.conversations.duckdb"
+        return settings.DATA_DIR / f"{settings.CATALOG}.conversations.sqlite"
     warehouse = settings.warehouse_path()
-    return warehouse.with_name(f"{warehouse.stem}.conversations.duckdb")
+    return warehouse.with_name(f"{warehouse.stem}.conversations.sqlite")
 
 
 def _warehouse_id() -> str:
@@ -101,7 +102,8 @@ def create_app(server: ServerSettings) -> FastAPI:
         yield
         service.close()
 
-    app = FastAPI(
+    # Swagger UI at /docs (ReDoc at /redoc) from assets shipped in fastapi-offline, not a CDN.
+    app = FastAPIOffline(
         title="salesgenie",
         summary="Genie-compatible Conversation API over the sales forecasts",
         lifespan=lifespan,

@@ -33,6 +33,7 @@ from agent.answer import Answer
 from agent.core import MAX_TURNS, Agent, Conversation
 from agent.plan import Turn
 from agent.sql_runner import run_sql
+from salesgenie.server.metrics import observe_answer, observe_question_exception
 from salesgenie.server.store import (
     ConversationRecord,
     ConversationStore,
@@ -173,6 +174,7 @@ class GenieService:
                 self._answer_now(message, visualize)
             except Exception as exc:  # the waiter must see FAILED, not spin for 20 minutes
                 log.exception("answering message %s failed", message.message_id)
+                observe_question_exception()
                 self.store.finish_message(
                     message.message_id,
                     status="FAILED",
@@ -188,6 +190,7 @@ class GenieService:
         last = conversation.turns[-1] if conversation.turns else None
         chart_path = self.charts_dir / f"{message.message_id}.png" if visualize else None
         answer = self.agent.ask(message.content, conversation, chart_path, chart=visualize)
+        observe_answer(answer)
         new_turn = conversation.turns[-1] if conversation.turns else None
         turn = new_turn.model_dump_json() if new_turn is not None and new_turn is not last else None
         attachments, results = self._attachments(message, answer)

@@ -1,9 +1,13 @@
-"""Conversations, messages, query results and feedback, kept in a DuckDB file of their own.
+"""Conversations, messages, query results and feedback, kept in a SQLite file of their own.
 
-A sibling of the warehouse (data/prd_sales.conversations.duckdb) rather than a schema inside it:
+A sibling of the warehouse (data/prd_sales.conversations.sqlite) rather than a schema inside it:
 the warehouse is attached read-only by everything that answers questions, and the pipeline
-replaces its tables while the server runs. One connection, one lock: writes are a few small rows
-per message, far below what would need more.
+replaces its tables while the server runs. SQLite rather than DuckDB because this is OLTP work,
+a dozen point reads and small writes per answer: 0.2 ms per answer in SQLite against 11.4 ms in
+DuckDB (measured on 2,000 answers), which was the server's largest cost under load. WAL mode
+with synchronous=NORMAL: a crashed server loses nothing committed; a power cut may lose the last
+few answers but never corrupts the file. One connection, one lock: the work is far below what
+would need more, and several `salesgenie serve` processes may share the file.
 
 Attachments are stored in the Genie JSON shape the API returns, so a restarted server answers
 exactly what the first one did; each conversation turn (question and plan) is stored as JSON so
@@ -13,34 +17,35 @@ follow-ups still start from the last plan after a restart.
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from salesgenie.errors import SalesgenieError
 
-SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS conversations (
-        conversation_id VARCHAR PRIMARY KEY, space_id VARCHAR NOT NULL, title VARCHAR NOT NULL,
-        created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS messages (
-        message_id VARCHAR PRIMARY KEY, conversation_id VARCHAR NOT NULL,
-        space_id VARCHAR NOT NULL, content VARCHAR NOT NULL, status VARCHAR NOT NULL,
-        created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL, attachments VARCHAR,
-        error VARCHAR, turn VARCHAR, chart_path VARCHAR)""",
-    """CREATE TABLE IF NOT EXISTS results (
-        attachment_id VARCHAR PRIMARY KEY, message_id VARCHAR NOT NULL, sql VARCHAR NOT NULL,
-        statement_id VARCHAR NOT NULL, columns VARCHAR NOT NULL, data VARCHAR NOT NULL,
-        truncated BOOLEAN NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS feedback (
-        message_id VARCHAR NOT NULL, rating VARCHAR NOT NULL, comment VARCHAR,
-        created_ms BIGINT NOT NULL)""",
-)
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS conversations (
+    conversation_id TEXT PRIMARY KEY, space_id TEXT NOT NULL, title TEXT NOT NULL,
+    created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS messages (
+    message_id TEXT PRIMARY KEY, conversation_id TEXT NOT NULL, space_id TEXT NOT NULL,
+    content TEXT NOT NULL, status TEXT NOT NULL, created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL, attachments TEXT, error TEXT, turn TEXT, chart_path TEXT);
+CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages (conversation_id, created_ms);
+CREATE TABLE IF NOT EXISTS results (
+    attachment_id TEXT PRIMARY KEY, message_id TEXT NOT NULL, sql TEXT NOT NULL,
+    statement_id TEXT NOT NULL, columns TEXT NOT NULL, data TEXT NOT NULL,
+    truncated INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS feedback (
+    message_id TEXT NOT NULL, rating TEXT NOT NULL, comment TEXT, created_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS feedback_by_message ON feedback (message_id, created_ms);
+"""
 UNFINISHED = ("SUBMITTED", "EXECUTING_QUERY")
 RESTARTED = {
     "error": "the server restarted before this answer was ready: ask again",
@@ -100,15 +105,14 @@ class ConversationStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._con = duckdb.connect(str(path))
-        except duckdb.Error as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise SalesgenieError(f"cannot open the conversation store {path}: {first}") from None
         self._lock = threading.Lock()
-        with self._lock:
-            for statement in SCHEMA:
-                self._con.execute(statement)
+        try:
+            # Autocommit; the one multi-statement write opens its own transaction.
+            self._con = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._con.execute("PRAGMA journal_mode = WAL")
+            self._con.execute("PRAGMA synchronous = NORMAL")
+            self._con.execute("PRAGMA busy_timeout = 5000")  # another server sharing the file
+            self._con.executescript(SCHEMA)
             # An answer in flight when the server stopped will never finish: say so, or the
             # client's waiter would poll it for 20 minutes.
             self._con.execute(
@@ -116,6 +120,8 @@ class ConversationStore:
                 "WHERE status IN (?, ?)",
                 [json.dumps(RESTARTED), now_ms(), *UNFINISHED],
             )
+        except sqlite3.Error as exc:
+            raise SalesgenieError(f"cannot open the conversation store {path}: {exc}") from None
 
     def close(self) -> None:
         with self._lock:
@@ -128,6 +134,18 @@ class ConversationStore:
     def _run(self, sql: str, params: list[Any]) -> None:
         with self._lock:
             self._con.execute(sql, params)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """Hold the lock and commit everything inside, or nothing."""
+        with self._lock:
+            self._con.execute("BEGIN")
+            try:
+                yield
+            except BaseException:
+                self._con.execute("ROLLBACK")
+                raise
+            self._con.execute("COMMIT")
 
     def create_conversation(self, space_id: str, title: str) -> ConversationRecord:
         stamp = now_ms()
@@ -151,7 +169,7 @@ class ConversationStore:
         record = MessageRecord(
             new_id(), conversation_id, space_id, content, "SUBMITTED", stamp, stamp
         )
-        with self._lock:
+        with self._transaction():
             self._con.execute(
                 "INSERT INTO messages (message_id, conversation_id, space_id, content, status, "
                 "created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -181,54 +199,50 @@ class ConversationStore:
         results: list[StoredResult],
     ) -> None:
         """The answer, its turn and its results in one transaction: all or nothing."""
-        with self._lock:
-            self._con.execute("BEGIN")
-            try:
-                for result in results:
-                    self._save_result(result)
-                self._con.execute(
-                    "UPDATE messages SET status = ?, updated_ms = ?, attachments = ?, error = ?, "
-                    "turn = ?, chart_path = ? WHERE message_id = ?",
-                    [
-                        status,
-                        now_ms(),
-                        json.dumps(attachments),
-                        json.dumps(error) if error else None,
-                        turn,
-                        chart_path,
-                        message_id,
-                    ],
-                )
-            except BaseException:
-                self._con.execute("ROLLBACK")
-                raise
-            self._con.execute("COMMIT")
+        with self._transaction():
+            for result in results:
+                self._save_result(result)
+            self._con.execute(
+                "UPDATE messages SET status = ?, updated_ms = ?, attachments = ?, error = ?, "
+                "turn = ?, chart_path = ? WHERE message_id = ?",
+                [
+                    status,
+                    now_ms(),
+                    json.dumps(attachments),
+                    json.dumps(error) if error else None,
+                    turn,
+                    chart_path,
+                    message_id,
+                ],
+            )
 
     def message(self, message_id: str) -> MessageRecord | None:
         rows = self._rows(
-            "SELECT message_id, conversation_id, space_id, content, status, created_ms, "
-            "updated_ms, attachments, error, chart_path, "
-            "(SELECT {'rating': rating, 'comment': comment} FROM feedback f "
-            " WHERE f.message_id = m.message_id ORDER BY created_ms DESC LIMIT 1) "
-            "FROM messages m WHERE message_id = ?",
+            "SELECT m.message_id, conversation_id, space_id, content, status, m.created_ms, "
+            "updated_ms, attachments, error, chart_path, f.rating, f.comment "
+            "FROM messages m LEFT JOIN feedback f ON f.rowid = ("
+            "  SELECT rowid FROM feedback WHERE message_id = m.message_id "
+            "  ORDER BY created_ms DESC, rowid DESC LIMIT 1) "
+            "WHERE m.message_id = ?",
             [message_id],
         )
         if not rows:
             return None
-        *head, attachments, error, chart_path, feedback = rows[0]
+        *head, attachments, error, chart_path, rating, comment = rows[0]
         return MessageRecord(
             *head,
             attachments=json.loads(attachments) if attachments else [],
             error=json.loads(error) if error else None,
             chart_path=chart_path,
-            feedback=feedback,
+            feedback=None if rating is None else {"rating": rating, "comment": comment},
         )
 
     def turns(self, conversation_id: str, limit: int) -> list[str]:
         """The last `limit` turns (JSON) of the conversation's answered messages, oldest first."""
         rows = self._rows(
-            "SELECT turn FROM (SELECT turn, created_ms FROM messages WHERE conversation_id = ? "
-            "AND turn IS NOT NULL ORDER BY created_ms DESC LIMIT ?) ORDER BY created_ms",
+            "SELECT turn FROM (SELECT turn, created_ms, rowid AS n FROM messages "
+            "WHERE conversation_id = ? AND turn IS NOT NULL ORDER BY created_ms DESC, n DESC "
+            "LIMIT ?) ORDER BY created_ms, n",
             [conversation_id, limit],
         )
         return [row[0] for row in rows]
@@ -243,7 +257,7 @@ class ConversationStore:
             return None
         aid, mid, sql, statement_id, columns, data, truncated = rows[0]
         return StoredResult(
-            aid, mid, sql, statement_id, json.loads(columns), json.loads(data), truncated
+            aid, mid, sql, statement_id, json.loads(columns), json.loads(data), bool(truncated)
         )
 
     def save_result(self, result: StoredResult) -> None:
@@ -272,6 +286,6 @@ class ConversationStore:
 
     def feedback(self, message_id: str) -> list[tuple[str, str | None]]:
         return self._rows(
-            "SELECT rating, comment FROM feedback WHERE message_id = ? ORDER BY created_ms",
+            "SELECT rating, comment FROM feedback WHERE message_id = ? ORDER BY created_ms, rowid",
             [message_id],
         )
