@@ -4,8 +4,10 @@ Paths, bodies and field names are those the databricks-sdk's GenieAPI sends and 
 (../shared/FACTS.md): top-level `conversation_id`/`message_id`, statuses SUBMITTED →
 EXECUTING_QUERY → COMPLETED | FAILED, integer-millisecond timestamps, RFC 3339 space times,
 query results as a statement_response with typed columns and string values. Deprecated paths
-older clients still call are served too. Routes are plain `def`: they block on DuckDB and on
-the answer's short wait, so FastAPI runs them on its thread pool.
+older clients still call are served too. Routes that only read or write the conversation store
+(tens of microseconds) are `async def`, and a new message's short wait for its answer awaits the
+worker without holding a thread: under load, a thread per waiting request was what made answers
+queue. Routes that run a query or send a file stay plain `def`, on FastAPI's thread pool.
 """
 
 from __future__ import annotations
@@ -306,13 +308,13 @@ EXCLUDE_NONE: dict[str, Any] = {"response_model_exclude_none": True}
 
 
 @router.get("", response_model=SpaceList, **EXCLUDE_NONE)
-def list_spaces(request: Request) -> SpaceList:
+async def list_spaces(request: Request) -> SpaceList:
     """The one space this server has."""
     return SpaceList(spaces=[_space(request)])
 
 
 @router.get("/{space_id}", response_model=Space, **EXCLUDE_NONE)
-def get_space(space_id: str, request: Request) -> Space:
+async def get_space(space_id: str, request: Request) -> Space:
     _check_space(space_id)
     return _space(request)
 
@@ -320,14 +322,14 @@ def get_space(space_id: str, request: Request) -> Space:
 @router.post(
     "/{space_id}/start-conversation", response_model=StartConversationResponse, **EXCLUDE_NONE
 )
-def start_conversation(
+async def start_conversation(
     space_id: str, body: MessageRequest, request: Request
 ) -> StartConversationResponse:
     _check_space(space_id)
     question = _question(body)
-    conversation, message = _service(request).start_conversation(
-        question, body.enable_visualization
-    )
+    service = _service(request)
+    conversation = service.open_conversation(question)
+    message = await service.ask_async(conversation, question, body.enable_visualization)
     return StartConversationResponse(
         conversation_id=conversation.conversation_id,
         message_id=message.message_id,
@@ -348,22 +350,25 @@ def start_conversation(
     response_model=Message,
     **EXCLUDE_NONE,
 )
-def create_message(
+async def create_message(
     space_id: str, conversation_id: str, body: MessageRequest, request: Request
 ) -> Message:
     service = _service(request)
     conversation = _conversation(service, space_id, conversation_id)
     question = _question(body)
-    return message_body(service.ask(conversation, question, body.enable_visualization))
+    message = await service.ask_async(conversation, question, body.enable_visualization)
+    return message_body(message)
 
 
 @router.get(MESSAGE, response_model=Message, **EXCLUDE_NONE)
-def get_message(space_id: str, conversation_id: str, message_id: str, request: Request) -> Message:
+async def get_message(
+    space_id: str, conversation_id: str, message_id: str, request: Request
+) -> Message:
     return message_body(_message(_service(request), space_id, conversation_id, message_id))
 
 
 @router.get(ATTACHMENT + "/query-result", response_model=QueryResultResponse, **EXCLUDE_NONE)
-def get_attachment_query_result(
+async def get_attachment_query_result(
     space_id: str, conversation_id: str, message_id: str, attachment_id: str, request: Request
 ) -> QueryResultResponse:
     service = _service(request)
@@ -374,17 +379,17 @@ def get_attachment_query_result(
 @router.get(
     MESSAGE + "/query-result/{attachment_id}", response_model=QueryResultResponse, **EXCLUDE_NONE
 )
-def get_query_result_by_attachment(
+async def get_query_result_by_attachment(
     space_id: str, conversation_id: str, message_id: str, attachment_id: str, request: Request
 ) -> QueryResultResponse:
     """Deprecated path of the same result."""
-    return get_attachment_query_result(
+    return await get_attachment_query_result(
         space_id, conversation_id, message_id, attachment_id, request
     )
 
 
 @router.get(MESSAGE + "/query-result", response_model=QueryResultResponse, **EXCLUDE_NONE)
-def get_message_query_result(
+async def get_message_query_result(
     space_id: str, conversation_id: str, message_id: str, request: Request
 ) -> QueryResultResponse:
     """Deprecated: the message's first query attachment's result."""
@@ -421,7 +426,7 @@ def execute_message_query(
 
 
 @router.post(MESSAGE + "/feedback")
-def send_feedback(
+async def send_feedback(
     space_id: str, conversation_id: str, message_id: str, body: FeedbackRequest, request: Request
 ) -> dict[str, Any]:
     """Stored with every earlier rating; the message shows the latest."""

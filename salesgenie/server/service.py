@@ -14,13 +14,14 @@ as a fresh one.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
 import re
 import threading
 import zlib
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -151,20 +152,36 @@ class GenieService:
         self.warehouse.close()
         self.store.close()
 
+    def open_conversation(self, question: str) -> ConversationRecord:
+        return self.store.create_conversation(SPACE_ID, question[:200])
+
     def start_conversation(
         self, question: str, visualize: bool
     ) -> tuple[ConversationRecord, MessageRecord]:
-        conversation = self.store.create_conversation(SPACE_ID, question[:200])
+        conversation = self.open_conversation(question)
         return conversation, self.ask(conversation, question, visualize)
 
     def ask(
         self, conversation: ConversationRecord, question: str, visualize: bool
     ) -> MessageRecord:
         """Store the message, answer it on a worker, wait a little for the answer."""
-        message = self.store.add_message(conversation.conversation_id, SPACE_ID, question)
-        future = self._pool.submit(self._answer, message, visualize)
-        wait([future], timeout=self.answer_wait_s)
+        message, answering = self._submit(conversation, question, visualize)
+        wait([answering], timeout=self.answer_wait_s)
         return self.store.message(message.message_id) or message
+
+    async def ask_async(
+        self, conversation: ConversationRecord, question: str, visualize: bool
+    ) -> MessageRecord:
+        """`ask` for the event loop: the short wait holds no thread while the worker answers."""
+        message, answering = self._submit(conversation, question, visualize)
+        await asyncio.wait([asyncio.wrap_future(answering)], timeout=self.answer_wait_s)
+        return self.store.message(message.message_id) or message
+
+    def _submit(
+        self, conversation: ConversationRecord, question: str, visualize: bool
+    ) -> tuple[MessageRecord, Future[None]]:
+        message = self.store.add_message(conversation.conversation_id, SPACE_ID, question)
+        return message, self._pool.submit(self._answer, message, visualize)
 
     def _answer(self, message: MessageRecord, visualize: bool) -> None:
         stripe = zlib.crc32(message.conversation_id.encode()) % LOCK_STRIPES

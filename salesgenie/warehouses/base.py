@@ -14,9 +14,12 @@ Limits, read from the environment when a warehouse opens:
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, Self
@@ -103,8 +106,57 @@ class Warehouse(Protocol):
         self.close()
 
 
+class _Watchdog:
+    """One daemon thread that fires every deadline in time order.
+
+    A `threading.Timer` per query started a thread per query: about 1 ms each under load, a
+    sixth of an offline answer. Cancelled deadlines stay in the heap until they reach its top.
+    """
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Deadline]] = []
+        self._order = itertools.count()  # ties never compare two Deadlines
+        self._wakeup = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def schedule(self, deadline: Deadline) -> None:
+        with self._wakeup:
+            entry = (time.monotonic() + deadline.seconds, next(self._order), deadline)
+            heapq.heappush(self._heap, entry)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="query-deadlines", daemon=True
+                )
+                self._thread.start()
+            if self._heap[0] is entry:  # earlier than the one the thread sleeps towards
+                self._wakeup.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._wakeup:
+                while not self._heap or self._heap[0][2].done:
+                    if self._heap:
+                        heapq.heappop(self._heap)
+                    else:
+                        self._wakeup.wait()
+                due, _, deadline = self._heap[0]
+                delay = due - time.monotonic()
+                if delay > 0:
+                    self._wakeup.wait(delay)
+                    continue
+                heapq.heappop(self._heap)
+            # Its own thread: a Databricks cancel is a network call, and must not hold up the
+            # deadlines behind it. Firing is rare; starting a thread then costs nothing that
+            # matters.
+            threading.Thread(target=deadline.fire, name="query-cancel", daemon=True).start()
+
+
+_WATCHDOG = _Watchdog()
+
+
 class Deadline:
-    """Calls `cancel` from a timer thread when the time limit passes; `expired` tells afterwards.
+    """Calls `cancel` from the watchdog thread when the time limit passes; `expired` tells
+    afterwards.
 
     Neither DuckDB nor the Databricks connector has a client-side statement timeout, but both
     can cancel a running statement from another thread.
@@ -113,24 +165,24 @@ class Deadline:
     def __init__(self, seconds: float, cancel: Callable[[], object]) -> None:
         self.seconds = seconds
         self._cancel = cancel
-        self._expired = threading.Event()
-        self._timer = threading.Timer(seconds, self._fire)
-        self._timer.daemon = True
-
-    @property
-    def expired(self) -> bool:
-        return self._expired.is_set()
+        self._lock = threading.Lock()
+        self.done = False  # the query finished: firing now would cancel nothing of ours
+        self.expired = False
 
     def timeout(self) -> QueryTimeout:
         return QueryTimeout(f"query cancelled after {self.seconds:g} s time limit")
 
-    def _fire(self) -> None:
-        self._expired.set()
+    def fire(self) -> None:
+        with self._lock:
+            if self.done:
+                return
+            self.expired = True
         self._cancel()
 
     def __enter__(self) -> Self:
-        self._timer.start()
+        _WATCHDOG.schedule(self)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._timer.cancel()
+        with self._lock:
+            self.done = True
