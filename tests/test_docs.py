@@ -52,7 +52,7 @@ def test_every_environment_setting_is_documented():
         for path in (ROOT / package).rglob("*.py"):
             names |= set(
                 re.findall(
-                    r"\"((?:SALESGENIE|DATABRICKS|OPENAI|MLFLOW)_[A-Z_]+)\"", path.read_text()
+                    r"\"((?:SALESGENIE|DATABRICKS|OPENAI|MLFLOW|SLACK)_[A-Z_]+)\"", path.read_text()
                 )
             )
     assert names, "no settings found: the scan is broken"
