@@ -436,15 +436,18 @@ def test_routes_are_off_without_the_secrets(demo_workdir: Path, tmp_path: Path) 
         assert notice in running.app.state.notices
 
 
-def test_shutdown_waits_for_answers_in_flight(
+def test_shutdown_waits_for_answers_in_flight_and_threads_outlive_a_restart(
     demo_workdir: Path, tmp_path: Path, slack_api: SlackApi
 ) -> None:
     event = mention(SEED_QUESTION, channel="C5")
-    options = {"slack_signing_secret": SECRET, "slack_bot_token": TOKEN}
+    options = {
+        "slack_signing_secret": SECRET,
+        "slack_bot_token": TOKEN,
+        "slack_api_url": f"{slack_api.url}/api/",
+    }
+    store = tmp_path / "c.sqlite"
     with (
-        live_server(
-            demo_workdir, tmp_path / "c.sqlite", slack_api_url=f"{slack_api.url}/api/", **options
-        ) as running,
+        live_server(demo_workdir, store, **options) as running,
         httpx.Client(base_url=running.url) as http,
     ):
         assert send_event(http, event_body(event)).status_code == 200
@@ -452,6 +455,16 @@ def test_shutdown_waits_for_answers_in_flight(
     [answer] = slack_api.posts("C5", event["ts"])
     assert "sales_overall" in texts(answer)[1]
     assert len(slack_api.completed_uploads("C5", event["ts"])) == 1
+
+    follow_up = mention("and for FR01?", channel="C5", thread_ts=event["ts"])
+    with (
+        live_server(demo_workdir, store, **options) as restarted,
+        httpx.Client(base_url=restarted.url) as http,
+    ):
+        assert send_event(http, event_body(follow_up)).status_code == 200
+        wait_idle(restarted)
+    sql = texts(slack_api.posts("C5", event["ts"])[1])[1]
+    assert "FR01" in sql and "ETORKI" in sql.upper(), sql
 
 
 def test_slack_markup_is_read_as_plain_text() -> None:

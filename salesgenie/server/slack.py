@@ -21,8 +21,7 @@ Tasks are tracked: the server's shutdown waits for the answers in flight.
 
 Threads: a Slack thread is one Genie conversation, so a follow-up in the thread ("and for
 FR01?", mentioning the bot in a channel) continues from the last answer. The thread →
-conversation map is in memory (least recently used dropped beyond 10,000 threads): the store's
-schema has no place for it, so after a restart a follow-up in an old thread starts afresh.
+conversation link is kept in the conversation store, so it holds after a restart.
 """
 
 from __future__ import annotations
@@ -57,7 +56,6 @@ COMMAND = "/forecast"
 ROUTES = ("/slack/events", "/slack/commands")
 SIGNATURE_TTL_S = 600.0  # a timestamp up to 5 min ahead of our clock stays valid 5 min past it
 EVENT_TTL_S = 3600.0  # Slack retries for a few minutes; an hour is ample
-THREADS_KEPT = 10_000
 ANSWER_TIMEOUT_S = 300.0  # an LLM answer polled this long before the user is told
 POLL_S = 0.25
 DRAIN_S = 30.0  # shutdown waits this long for answers in flight
@@ -188,7 +186,6 @@ class SlackBot:
         self.service = service
         self.client = client
         self.tasks: set[asyncio.Task[None]] = set()
-        self._threads: OrderedDict[tuple[str, str], str] = OrderedDict()
 
     async def on_mention(self, event: dict[str, Any]) -> None:
         """In a channel: answer in the mention's thread (a new one from a top-level mention)."""
@@ -253,7 +250,7 @@ class SlackBot:
             ts = await self._post(place, text, blocks)
             thread = place.thread_ts or ts
             if place.thread_ts is None:  # the answer starts the thread follow-ups go in
-                self._remember((place.channel, thread), message.conversation_id)
+                self.service.store.link_thread(place.channel, thread, message.conversation_id)
             if message.status == "COMPLETED" and message.chart_path:
                 await self._upload_chart(place.channel, thread, message)
         except Exception:
@@ -263,23 +260,21 @@ class SlackBot:
     async def _ask(self, place: Place, question: str) -> MessageRecord:
         """The thread's conversation continues (or a new one starts); the service waits a
         little for the answer on a worker thread, then the store is polled (the LLM path)."""
-        thread = (place.channel, place.thread_ts) if place.thread_ts else None
-        known = self._threads.get(thread) if thread else None
-        message = await asyncio.to_thread(self._ask_now, known, question)
-        if thread:  # now, not once answered: a second question in the thread joins this one
-            self._remember(thread, message.conversation_id)
+        store = self.service.store
+        known = (
+            store.thread_conversation(place.channel, place.thread_ts) if place.thread_ts else None
+        )
+        conversation = store.conversation(known) if known else None
+        if conversation is None:
+            conversation = self.service.open_conversation(question)
+        if place.thread_ts:  # now, not once answered: a second question in the thread joins it
+            store.link_thread(place.channel, place.thread_ts, conversation.conversation_id)
+        message = await self.service.ask_async(conversation, question, visualize=True)
         deadline = time.monotonic() + ANSWER_TIMEOUT_S
         while message.status not in FINAL and time.monotonic() < deadline:
             await asyncio.sleep(POLL_S)
-            polled = await asyncio.to_thread(self.service.store.message, message.message_id)
-            message = polled or message
+            message = store.message(message.message_id) or message
         return message
-
-    def _ask_now(self, conversation_id: str | None, question: str) -> MessageRecord:
-        conversation = self.service.store.conversation(conversation_id) if conversation_id else None
-        if conversation is None:
-            return self.service.start_conversation(question, visualize=True)[1]
-        return self.service.ask(conversation, question, visualize=True)
 
     def _results(self, message: MessageRecord) -> dict[str, StoredResult]:
         """The rows of the message's query attachments (a blocking store read)."""
@@ -290,12 +285,6 @@ class SlackBot:
                 if stored is not None:
                     results[attachment["attachment_id"]] = stored
         return results
-
-    def _remember(self, key: tuple[str, str], conversation_id: str) -> None:
-        self._threads[key] = conversation_id
-        self._threads.move_to_end(key)
-        while len(self._threads) > THREADS_KEPT:
-            self._threads.popitem(last=False)
 
     async def _post(
         self, place: Place, text: str, blocks: list[dict[str, Any]] | None = None

@@ -45,6 +45,9 @@ CREATE TABLE IF NOT EXISTS results (
 CREATE TABLE IF NOT EXISTS feedback (
     message_id TEXT NOT NULL, rating TEXT NOT NULL, comment TEXT, created_ms INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS feedback_by_message ON feedback (message_id, created_ms);
+CREATE TABLE IF NOT EXISTS chat_threads (
+    channel TEXT NOT NULL, thread_ts TEXT NOT NULL, conversation_id TEXT NOT NULL,
+    PRIMARY KEY (channel, thread_ts));
 """
 UNFINISHED = ("SUBMITTED", "EXECUTING_QUERY")
 RESTARTED = {
@@ -276,6 +279,21 @@ class ConversationStore:
                 json.dumps(result.data),
                 result.truncated,
             ],
+        )
+
+    def thread_conversation(self, channel: str, thread_ts: str) -> str | None:
+        """The conversation a chat thread (Slack's channel and thread_ts) continues, if any."""
+        rows = self._rows(
+            "SELECT conversation_id FROM chat_threads WHERE channel = ? AND thread_ts = ?",
+            [channel, thread_ts],
+        )
+        return rows[0][0] if rows else None
+
+    def link_thread(self, channel: str, thread_ts: str, conversation_id: str) -> None:
+        """Follow-ups in the thread continue the conversation, after a restart too."""
+        self._run(
+            "INSERT OR REPLACE INTO chat_threads VALUES (?, ?, ?)",
+            [channel, thread_ts, conversation_id],
         )
 
     def add_feedback(self, message_id: str, rating: str, comment: str | None) -> None:
