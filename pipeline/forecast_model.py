@@ -110,13 +110,15 @@ class StatsForecastModelWrapper(mlflow.pyfunc.PythonModel):
         """The selected model's forecast and 80/95% bands, clipped at 0 like the actuals.
 
         Conformal bands (WindowAverage, SeasonalWindowAverage) exist only for the horizon they
-        were calibrated on: weeks past it get the point forecast and NaN bands.
+        were calibrated on: they are computed for that horizon and cut to a shorter one, and
+        weeks past it get the point forecast and NaN bands.
         """
         entry = self.series[timeseries_id]
         calibration = getattr(entry.fitted, "prediction_intervals", None)
-        banded = horizon if calibration is None else min(horizon, calibration.h)
-        out = entry.fitted.predict(h=banded, level=list(LEVELS))
-        mean = out["mean"] if banded == horizon else entry.fitted.predict(h=horizon)["mean"]
+        calibrated = horizon if calibration is None else calibration.h
+        out = entry.fitted.predict(h=calibrated, level=list(LEVELS))
+        banded = min(horizon, calibrated)
+        mean = out["mean"] if calibrated >= horizon else entry.fitted.predict(h=horizon)["mean"]
         frame = pd.DataFrame(
             {
                 "timeseries_id": timeseries_id,
@@ -124,12 +126,12 @@ class StatsForecastModelWrapper(mlflow.pyfunc.PythonModel):
                     entry.last_date + pd.Timedelta(weeks=1), periods=horizon, freq=FREQ
                 ),
                 "model": entry.model_name,
-                "forecast": np.clip(np.asarray(mean, dtype=float), 0, None),
+                "forecast": np.clip(np.asarray(mean[:horizon], dtype=float), 0, None),
             }
         )
         for column, key in _BANDS.items():
             band = np.full(horizon, np.nan)
-            band[:banded] = np.clip(np.asarray(out[key], dtype=float), 0, None)
+            band[:banded] = np.clip(np.asarray(out[key][:banded], dtype=float), 0, None)
             frame[column] = band
         return frame
 

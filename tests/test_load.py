@@ -52,7 +52,14 @@ def test_csv_round_trip(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
     path = _csv(tmp_path, "fact_sales_orders.csv", FACT_HEADER, *FACT_ROWS)
     assert load_table(con, "fact_sales_orders", path) == 3
     assert _rows(con, "fact_sales_orders")[0] == (
-        "4500000001", 1, date(2024, 1, 1), "2000001", "100001", "FR01", 24.0, 131.5
+        "4500000001",
+        1,
+        date(2024, 1, 1),
+        "2000001",
+        "100001",
+        "FR01",
+        24.0,
+        131.5,
     )
     types = con.execute("DESCRIBE silver.fact_sales_orders").fetchall()
     assert [(name, sql_type) for name, sql_type, *_ in types] == list(
@@ -77,7 +84,8 @@ def test_header_case_order_delimiter_and_extra_columns(
     con: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
     path = _csv(
-        tmp_path, "customers.csv",
+        tmp_path,
+        "customers.csv",
         "Country;Customer_ID;comment;CUSTOMER_NAME;customer_group",
         'FR;2000001;ignored;"CARREFOUR; PARIS";Z001',
         "ES;2000002;;MERCADONA MADRID;",
@@ -91,12 +99,17 @@ def test_header_case_order_delimiter_and_extra_columns(
 
 def test_parquet_with_other_types_is_cast(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
     path = tmp_path / "materials.parquet"
-    pd.DataFrame({
-        "material_id": [100001, 100002],
-        "material_description": ["ETORKI PORT 250G FAMILIAL X8 FR", "PRESIDENT BRIE 200G X8 FR"],
-        "brand": ["ETORKI", "PRESIDENT"],
-        "category": ["cheese", "cheese"],
-    }).to_parquet(path)
+    pd.DataFrame(
+        {
+            "material_id": [100001, 100002],
+            "material_description": [
+                "ETORKI PORT 250G FAMILIAL X8 FR",
+                "PRESIDENT BRIE 200G X8 FR",
+            ],
+            "brand": ["ETORKI", "PRESIDENT"],
+            "category": ["cheese", "cheese"],
+        }
+    ).to_parquet(path)
     assert load_table(con, "dim_material", path) == 2
     assert _rows(con, "dim_material")[0][0] == "100001"
 
@@ -113,14 +126,22 @@ def test_missing_column(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("row", "expected"),
     [
-        ("4500000003,1,2024-01-08,2000002,100001,ES01,abc,41",
-         "column 'quantity' must be DOUBLE: 'abc' (row 3)"),
-        ("4500000003,1,2024-01-08,2000002,100001,ES01,8,\"41,5\"",
-         "column 'net_value' must be DOUBLE: '41,5' (row 3)"),
-        ("4500000003,1,08/01/2024,2000002,100001,ES01,8,41",
-         "column 'order_date' must be DATE (expected YYYY-MM-DD): '08/01/2024' (row 3)"),
-        ("4500000003,1.5,2024-01-08,2000002,100001,ES01,8,41",
-         "column 'order_line' must be INTEGER (expected a whole number): '1.5' (row 3)"),
+        (
+            "4500000003,1,2024-01-08,2000002,100001,ES01,abc,41",
+            "column 'quantity' must be DOUBLE: 'abc' (row 3)",
+        ),
+        (
+            '4500000003,1,2024-01-08,2000002,100001,ES01,8,"41,5"',
+            "column 'net_value' must be DOUBLE: '41,5' (row 3)",
+        ),
+        (
+            "4500000003,1,08/01/2024,2000002,100001,ES01,8,41",
+            "column 'order_date' must be DATE (expected YYYY-MM-DD): '08/01/2024' (row 3)",
+        ),
+        (
+            "4500000003,1.5,2024-01-08,2000002,100001,ES01,8,41",
+            "column 'order_line' must be INTEGER (expected a whole number): '1.5' (row 3)",
+        ),
     ],
 )
 def test_mistyped_value(
@@ -131,8 +152,14 @@ def test_mistyped_value(
 
 
 def test_duplicate_dimension_key(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
-    path = _csv(tmp_path, "orgs.csv", "sales_org,sales_org_name,country,currency",
-                "FR01,France,FR,EUR", "ES01,Spain,ES,EUR", "FR01,France bis,FR,EUR")
+    path = _csv(
+        tmp_path,
+        "orgs.csv",
+        "sales_org,sales_org_name,country,currency",
+        "FR01,France,FR,EUR",
+        "ES01,Spain,ES,EUR",
+        "FR01,France bis,FR,EUR",
+    )
     assert _error(con, "dim_sales_org", path) == (
         "orgs.csv: duplicate sales_org 'FR01' (rows 1 and 3)"
     )
@@ -153,13 +180,19 @@ def test_unknown_table(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
         ("fact.xlsx", "x", "fact.xlsx: unsupported file type '.xlsx' (expected .csv or .parquet)"),
         ("fact.csv", "", "fact.csv: empty file (a header row is required)"),
         ("fact.csv", FACT_HEADER + "\n", "fact.csv: no data rows; the table was left as it was"),
-        ("fact.csv", f"{FACT_HEADER}\n{FACT_ROWS[0]}\n4500000002,1\n",
-         "fact.csv: cannot read: CSV Error on Line: 3: Expected Number of Columns: 8 Found: 2"),
+        (
+            "fact.csv",
+            f"{FACT_HEADER}\n{FACT_ROWS[0]}\n4500000002,1\n",
+            "fact.csv: cannot read: CSV Error on Line: 3: Expected Number of Columns: 8 Found: 2",
+        ),
         ("fact.parquet", "not parquet", "fact.parquet: cannot read:"),
     ],
 )
 def test_unreadable_files(
-    con: duckdb.DuckDBPyConnection, tmp_path: Path, name: str, content: str | None,
+    con: duckdb.DuckDBPyConnection,
+    tmp_path: Path,
+    name: str,
+    content: str | None,
     expected: str,
 ) -> None:
     path = tmp_path / name
@@ -170,9 +203,7 @@ def test_unreadable_files(
     )
 
 
-def test_failed_load_leaves_previous_table(
-    con: duckdb.DuckDBPyConnection, tmp_path: Path
-) -> None:
+def test_failed_load_leaves_previous_table(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
     good = _csv(tmp_path, "good.csv", FACT_HEADER, *FACT_ROWS)
     load_table(con, "fact_sales_orders", good)
     before = _rows(con, "fact_sales_orders")

@@ -106,22 +106,20 @@ def test_content_type_is_negotiated(client: httpx.Client) -> None:
 
 
 def test_serving_invocations_are_timed(client: httpx.Client) -> None:
-    name = "salesgenie_serving_latency_seconds"
+    name = "salesgenie_serving_latency_seconds_count"
+    document = client.get("/api/2.0/serving-endpoints/weekly_forecast/openapi").json()
+    invocations = "/serving-endpoints/weekly_forecast/invocations"
+    body = document["paths"][invocations]["post"]["requestBody"]["content"]["application/json"]
     _, before = scrape(client)
-    metrics.observe_invocation("weekly_forecast", 0.004, 200)
-    metrics.observe_invocation("weekly_forecast", 0.2, 400)
+    assert client.post(invocations, json=body["example"]).status_code == 200
+    assert client.post(invocations, json={"dataframe_records": []}).status_code == 400
     _, after = scrape(client)
-    ok = {"endpoint": "weekly_forecast", "status": "2xx"}
-    assert value(after, f"{name}_count", **ok) - value(before, f"{name}_count", **ok) == 1
-    assert (
-        value(after, f"{name}_bucket", le="0.005", **ok)
-        - value(before, f"{name}_bucket", le="0.005", **ok)
-        == 1
-    )
-    bad = {"endpoint": "weekly_forecast", "status": "4xx"}
-    assert value(after, f"{name}_sum", **bad) - value(before, f"{name}_sum", **bad) == (
-        pytest.approx(0.2)
-    )
+    for status in ("2xx", "4xx"):
+        labels = {"endpoint": "weekly_forecast", "status": status}
+        assert value(after, name, **labels) - value(before, name, **labels) == 1, status
+    route = {"method": "POST", "route": "/serving-endpoints/{name}/invocations", "status": "200"}
+    total = "salesgenie_http_requests_total"
+    assert value(after, total, **route) - value(before, total, **route) == 1
 
 
 def test_crashes_and_odd_methods_are_counted() -> None:

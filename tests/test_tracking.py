@@ -310,17 +310,27 @@ def test_load_champion_uses_settings_and_explains_a_missing_model(
         load_champion("prd_sales.gold.nothing")
 
 
-def test_conformal_bands_stop_at_their_calibrated_horizon() -> None:
+@pytest.mark.parametrize(
+    "model", ["StatsForecastBaselineWindowAverage", "StatsForecastBaselineSeasonalWindowAverage"]
+)
+def test_conformal_bands_hold_for_every_horizon(model: str) -> None:
+    """Calibrated for HORIZON weeks: a shorter horizon is that forecast cut, a longer one has
+    bands up to HORIZON only."""
     from pipeline.forecast_model import SeriesModel, StatsForecastModelWrapper
 
-    y = np.arange(30, dtype=float) % 5 + 10
-    fitted = build_model("StatsForecastBaselineWindowAverage", SEASON, HORIZON).fit(y)
-    entry = SeriesModel("StatsForecastBaselineWindowAverage", fitted, pd.Timestamp("2024-07-22"))
+    y = np.arange(60, dtype=float) % 5 + 10
+    fitted = build_model(model, SEASON, HORIZON).fit(y)
+    entry = SeriesModel(model, fitted, pd.Timestamp("2024-07-22"))
     wrapper = StatsForecastModelWrapper({"A": entry}, horizon=HORIZON)
-    out = wrapper.predict(None, pd.DataFrame({"timeseries_id": ["A"]}), {"horizon": 5})
-    assert out["forecast"].notna().all()
-    assert out["forecast_upper_95"].notna().tolist() == [True, True, True, False, False]
-    assert out["date"].iloc[0] == pd.Timestamp("2024-07-29")
+    request = pd.DataFrame({"timeseries_id": ["A"]})
+    full = wrapper.predict(None, request, {"horizon": HORIZON})
+    for horizon in (1, 2):
+        short = wrapper.predict(None, request, {"horizon": horizon})
+        pd.testing.assert_frame_equal(short, full.head(horizon))
+    longer = wrapper.predict(None, request, {"horizon": 5})
+    assert longer["forecast"].notna().all()
+    assert longer["forecast_upper_95"].notna().tolist() == [True, True, True, False, False]
+    assert longer["date"].iloc[0] == pd.Timestamp("2024-07-29")
 
 
 def test_charts_are_real_pngs(store: Store, tmp_path: Path) -> None:
