@@ -14,13 +14,18 @@ import hmac
 import ipaddress
 from collections.abc import Awaitable, Callable
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Security
+from fastapi.security import HTTPBearer
 from starlette.responses import Response
 
 from salesgenie.errors import SalesgenieError
 from salesgenie.server.errors import error_response
 
 PROTECTED_PREFIXES = ("/api/", "/serving-endpoints/")
+# For the API docs only (an Authorize button in /docs): the check is `install_bearer_auth`'s.
+DOCUMENTED_BEARER = [
+    Security(HTTPBearer(auto_error=False, description="the SALESGENIE_TOKEN value"))
+]
 
 
 def is_loopback(host: str) -> bool:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent.answer import Answer
 from agent.inputs import MAX_QUESTION_CHARS
+from salesgenie.server.auth import DOCUMENTED_BEARER
 from salesgenie.server.errors import ApiError, not_found
 from salesgenie.server.service import SPACE_ID, GenieService, SpaceInfo
 from salesgenie.server.store import ConversationRecord, MessageRecord, StoredResult
@@ -30,7 +31,7 @@ PREFIX = "/api/2.0/genie/spaces"
 MESSAGE = "/{space_id}/conversations/{conversation_id}/messages/{message_id}"
 ATTACHMENT = MESSAGE + "/attachments/{attachment_id}"
 
-router = APIRouter(prefix=PREFIX, tags=["genie"])
+router = APIRouter(prefix=PREFIX, tags=["genie"], dependencies=DOCUMENTED_BEARER)
 
 
 class MessageRequest(BaseModel):

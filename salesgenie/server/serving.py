@@ -22,11 +22,11 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, FastAPI, Request, Response, Security
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.security import HTTPBearer
 
 from salesgenie.server import serving_openapi
+from salesgenie.server.auth import DOCUMENTED_BEARER
 from salesgenie.server.errors import ApiError, not_found
 from salesgenie.server.metrics import observe_invocation
 from salesgenie.server.serving_openapi import FORMATS
@@ -382,9 +382,7 @@ def install_serving(app: FastAPI, tracking_uri: str) -> None:
     """Mount the invocations and endpoint-description routes over the champion model."""
     champion = Champion(tracking_uri)
     app.state.serving = champion
-    # Documents the bearer token in /docs (an Authorize button); the check itself is auth.py's.
-    bearer = [Security(HTTPBearer(auto_error=False, description="the SALESGENIE_TOKEN value"))]
-    router = APIRouter(tags=["model serving"], dependencies=bearer)
+    router = APIRouter(tags=["model serving"], dependencies=DOCUMENTED_BEARER)
 
     def endpoint(name: str) -> None:
         if name != ENDPOINT:
