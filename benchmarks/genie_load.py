@@ -134,32 +134,38 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(workdir: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """`salesgenie serve` on loopback, no token; returns once it answers."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "SALESGENIE_TOKEN"}
+def start_process(
+    name: str, command: list[str], workdir: Path, env: dict[str, str], probe: str, log_path: Path
+) -> subprocess.Popen[bytes]:
+    """Start a server process; returns once `probe` (a URL) answers, exits with its log if the
+    server dies or does not answer within two minutes."""
     log = log_path.open("wb")
-    process = subprocess.Popen(
-        [str(SALESGENIE), "serve", "--host", "127.0.0.1", "--port", str(port)]
-        + ["--backend", "offline"],
-        cwd=workdir,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    process = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            sys.exit(f"the server exited ({process.returncode}):\n{log_path.read_text()}")
+            sys.exit(f"{name} exited ({process.returncode}):\n{log_path.read_text()}")
         try:
-            with urllib.request.urlopen(f"{url}{SPACES}/{SPACE}", timeout=1):
-                return process, url
+            with urllib.request.urlopen(probe, timeout=1):
+                return process
         except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.1)
     process.terminate()
-    sys.exit(f"the server did not start in 60 s:\n{log_path.read_text()}")
+    sys.exit(f"{name} did not start in 120 s:\n{log_path.read_text()}")
+
+
+def start_server(workdir: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """`salesgenie serve` on loopback, no token; returns once it answers."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "SALESGENIE_TOKEN"}
+    command = [str(SALESGENIE), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    url = f"http://127.0.0.1:{port}"
+    probe = f"{url}{SPACES}/{SPACE}"
+    process = start_process(
+        "salesgenie serve", [*command, "--backend", "offline"], workdir, env, probe, log_path
+    )
+    return process, url
 
 
 async def call(

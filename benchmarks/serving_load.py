@@ -27,15 +27,20 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 import duckdb
-from genie_load import build_demo, cpu_model, free_port, percentile, start_server
+from genie_load import (
+    build_demo,
+    cpu_model,
+    free_port,
+    percentile,
+    start_process,
+    start_server,
+)
 from rich.console import Console
 from rich.table import Table
 
@@ -91,28 +96,11 @@ def start_peer(workdir: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], 
         "PATH": f"{MLFLOW.parent}{os.pathsep}{os.environ.get('PATH', '')}",  # it runs `uvicorn`
     }
     model_uri = f"models:/{TrainParams.register_as}@{CHAMPION}"
-    log = log_path.open("wb")
-    process = subprocess.Popen(
-        [str(MLFLOW), "models", "serve", "-m", model_uri, "--env-manager", "local"]
-        + ["--host", "127.0.0.1", "--port", str(port)],
-        cwd=workdir,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    command = [str(MLFLOW), "models", "serve", "-m", model_uri, "--env-manager", "local"]
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            sys.exit(f"mlflow models serve exited ({process.returncode}):\n{log_path.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{url}/ping", timeout=1):
-                return process, url
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.2)
-    process.terminate()
-    sys.exit(f"mlflow models serve did not start in 120 s:\n{log_path.read_text()}")
+    command += ["--host", "127.0.0.1", "--port", str(port)]
+    process = start_process("mlflow models serve", command, workdir, env, f"{url}/ping", log_path)
+    return process, url
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

@@ -1,10 +1,13 @@
-"""Shared fixtures: one small demo warehouse, built once per test session through the CLI, and
-a scripted OpenAI-compatible server (tests/openai_stub.py) per test."""
+"""Shared fixtures: one small demo warehouse, built once per test session through the CLI; the
+app serving it on a real uvicorn server, once per test module; and a scripted OpenAI-compatible
+server (tests/openai_stub.py) per test."""
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+from live_server import LiveServer, live_server
 from openai_stub import FakeOpenAI
 from typer.testing import CliRunner
 
@@ -51,6 +54,23 @@ def demo_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def demo_warehouse(demo_workdir: Path) -> Path:
     return demo_workdir / "data" / "prd_sales.duckdb"
+
+
+@pytest.fixture(scope="module")
+def app_server(
+    demo_workdir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """The app over the demo warehouse (offline backend), with a conversation store of the
+    module's own."""
+    store = tmp_path_factory.mktemp("server") / "conversations.sqlite"
+    with live_server(demo_workdir, store) as running:
+        yield running
+
+
+@pytest.fixture
+def client(app_server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=app_server.url, timeout=60) as http:
+        yield http
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ file of the test's own, so the session's demo directory is never written to.
 import os
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,27 +30,14 @@ CLARIFY = "forecast for etorki rape"  # several products match: the parser asks 
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(scope="module")
-def genie(demo_workdir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    store = tmp_path_factory.mktemp("genie") / "conversations.sqlite"
-    with live_server(demo_workdir, store) as running:
-        yield running
-
-
 @pytest.fixture
-def client(genie: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=genie.url, timeout=30) as http:
-        yield http
-
-
-@pytest.fixture
-def workspace(genie: LiveServer, monkeypatch: pytest.MonkeyPatch) -> WorkspaceClient:
+def workspace(app_server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> WorkspaceClient:
     """The SDK exactly as a Genie user builds it; no Databricks settings leak in."""
     for name in list(os.environ):
         if name.startswith(("DATABRICKS_", "ARM_", "AZURE_", "GOOGLE_")):
             monkeypatch.delenv(name)
     monkeypatch.setenv("HOME", "/nonexistent")  # no ~/.databrickscfg
-    return WorkspaceClient(host=genie.url, token="t")
+    return WorkspaceClient(host=app_server.url, token="t")
 
 
 def _query(message: Any) -> Any:
@@ -96,7 +82,7 @@ def test_sdk_round_trip(workspace: WorkspaceClient) -> None:
 
 
 def test_sdk_visualization_execute_and_feedback(
-    workspace: WorkspaceClient, genie: LiveServer
+    workspace: WorkspaceClient, app_server: LiveServer
 ) -> None:
     from databricks.sdk.service.dashboards import GenieFeedbackRating
 
@@ -121,7 +107,7 @@ def test_sdk_visualization_execute_and_feedback(
     )
     stored = workspace.genie.get_message(SPACE, cid, mid).feedback
     assert stored.rating == GenieFeedbackRating.NEGATIVE and stored.comment == "wrong colours"
-    assert genie.app.state.genie.store.feedback(mid) == [("NEGATIVE", "wrong colours")]
+    assert app_server.app.state.genie.store.feedback(mid) == [("NEGATIVE", "wrong colours")]
 
 
 def test_clarification_is_a_follow_up_question(workspace: WorkspaceClient) -> None:
@@ -209,9 +195,9 @@ def test_bad_bodies_are_400(client: httpx.Client, content: bytes, expected: str)
 
 
 def test_slow_answers_stay_executing_until_done(
-    client: httpx.Client, genie: LiveServer, monkeypatch: pytest.MonkeyPatch
+    client: httpx.Client, app_server: LiveServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    service = genie.app.state.genie
+    service = app_server.app.state.genie
     release = threading.Event()
     ask = service.agent.ask
 

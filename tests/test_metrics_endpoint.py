@@ -8,14 +8,12 @@ creates, so counts are compared before and after.
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from live_server import LiveServer, live_server
+from live_server import live_server
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -27,19 +25,6 @@ MESSAGE = SPACES + "/{space_id}/conversations/{conversation_id}/messages/{messag
 DASHBOARD = Path(metrics.__file__).with_name("grafana_dashboard.json")
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-@pytest.fixture(scope="module")
-def server(demo_workdir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    store = tmp_path_factory.mktemp("metrics") / "conversations.duckdb"
-    with live_server(demo_workdir, store) as running:
-        yield running
-
-
-@pytest.fixture
-def client(server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30) as http:
-        yield http
 
 
 def scrape(client: httpx.Client) -> tuple[str, Samples]:
@@ -171,7 +156,7 @@ def test_metrics_are_open_when_a_token_guards_the_api(demo_workdir: Path, tmp_pa
     unauthorised = {"method": "GET", "route": metrics.UNMATCHED, "status": "401"}
     name = "salesgenie_http_requests_total"
     before = REGISTRY.get_sample_value(name, unauthorised) or 0.0
-    with live_server(demo_workdir, tmp_path / "c.duckdb", token="s3cret") as running:
+    with live_server(demo_workdir, tmp_path / "c.sqlite", token="s3cret") as running:
         assert httpx.get(f"{running.url}{SPACES}").status_code == 401
         assert httpx.get(f"{running.url}/metrics").status_code == 200
     assert REGISTRY.get_sample_value(name, unauthorised) == before + 1

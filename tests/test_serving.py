@@ -13,7 +13,6 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,18 +58,10 @@ def published(demo_workdir: Path) -> dict[str, list[dict[str, Any]]]:
 
 
 @pytest.fixture(scope="module")
-def serving(
-    demo_workdir: Path, published: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveServer]:
-    store = tmp_path_factory.mktemp("serving") / "conversations.sqlite"
-    with live_server(demo_workdir, store) as running:
-        yield running
-
-
-@pytest.fixture
-def http(serving: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=serving.url, timeout=60) as client:
-        yield client
+def app_server(published: dict[str, Any], app_server: LiveServer) -> LiveServer:
+    """conftest's server, opened after `published` read the warehouse (one process cannot hold
+    the file open read-only twice with different settings)."""
+    return app_server
 
 
 def _sdk(url: str, token: str, monkeypatch: pytest.MonkeyPatch) -> WorkspaceClient:
@@ -83,12 +74,12 @@ def _sdk(url: str, token: str, monkeypatch: pytest.MonkeyPatch) -> WorkspaceClie
 
 
 def test_sdk_describes_and_queries_the_endpoint(
-    serving: LiveServer,
+    app_server: LiveServer,
     published: dict[str, list[dict[str, Any]]],
     demo_workdir: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    w = _sdk(serving.url, "t", monkeypatch)
+    w = _sdk(app_server.url, "t", monkeypatch)
     champion = _registry(demo_workdir).get_model_version_by_alias(MODEL, CHAMPION).version
 
     assert [e.name for e in w.serving_endpoints.list()] == [ENDPOINT]
@@ -125,11 +116,11 @@ def test_sdk_describes_and_queries_the_endpoint(
 
 
 def test_every_series_answers_short_horizons(
-    http: httpx.Client, published: dict[str, list[dict[str, Any]]]
+    client: httpx.Client, published: dict[str, list[dict[str, Any]]]
 ) -> None:
     rows = [{"timeseries_id": ts_id} for ts_id in published]
     for horizon in (1, 2):
-        response = http.post(
+        response = client.post(
             INVOCATIONS, json={"dataframe_records": rows, "params": {"horizon": horizon}}
         )
         assert response.status_code == 200, response.text
@@ -173,13 +164,13 @@ FORMAT_BODIES = {
 
 
 def test_every_input_format_gives_the_same_predictions(
-    http: httpx.Client, published: dict[str, list[dict[str, Any]]]
+    client: httpx.Client, published: dict[str, list[dict[str, Any]]]
 ) -> None:
     a, b = sorted(published)[:2]
     start = published[b][2]["date"][:10]
     answers = {}
     for fmt, make in FORMAT_BODIES.items():
-        response = http.post(INVOCATIONS, json={**make(a, b, start), "params": {"horizon": 4}})
+        response = client.post(INVOCATIONS, json={**make(a, b, start), "params": {"horizon": 4}})
         assert response.status_code == 200, (fmt, response.text)
         assert response.headers["content-type"] == "application/json"
         answers[fmt] = response.json()["predictions"]
@@ -268,23 +259,25 @@ BAD_INPUTS: list[tuple[str, Any, str]] = [
 
 @pytest.mark.parametrize(("case", "body", "names"), BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
 def test_bad_input_is_a_400_naming_the_problem(
-    http: httpx.Client, case: str, body: Any, names: str
+    client: httpx.Client, case: str, body: Any, names: str
 ) -> None:
     content = body if isinstance(body, str) else json.dumps(body)
-    response = http.post(INVOCATIONS, content=content, headers={"content-type": "application/json"})
+    response = client.post(
+        INVOCATIONS, content=content, headers={"content-type": "application/json"}
+    )
     assert response.status_code == 400, response.text
     error = response.json()
     assert error["error_code"] == "BAD_REQUEST"
     assert names in error["message"] and "\n" not in error["message"]
 
 
-def test_unknown_endpoint_is_a_404(http: httpx.Client) -> None:
+def test_unknown_endpoint_is_a_404(client: httpx.Client) -> None:
     for method, path in (
         ("POST", "/serving-endpoints/nope/invocations"),
         ("GET", "/api/2.0/serving-endpoints/nope"),
         ("GET", "/api/2.0/serving-endpoints/nope/openapi"),
     ):
-        response = http.request(method, path, json={"dataframe_records": [ONE]})
+        response = client.request(method, path, json={"dataframe_records": [ONE]})
         assert response.status_code == 404, path
         assert response.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
 
@@ -299,8 +292,8 @@ def copied_workdir(demo_workdir: Path, tmp_path: Path, monkeypatch: pytest.Monke
     return workdir
 
 
-def _served_by(http: httpx.Client, ts_id: str) -> str:
-    response = http.post(INVOCATIONS, json={"dataframe_records": [{"timeseries_id": ts_id}]})
+def _served_by(client: httpx.Client, ts_id: str) -> str:
+    response = client.post(INVOCATIONS, json={"dataframe_records": [{"timeseries_id": ts_id}]})
     assert response.status_code == 200, response.text
     return response.headers["served-model-name"]
 
@@ -314,32 +307,32 @@ def test_a_moved_alias_is_served_without_a_restart(
     first_version = str(first.version)
     with (
         live_server(copied_workdir, tmp_path / "c.sqlite") as running,
-        httpx.Client(base_url=running.url, timeout=60) as http,
+        httpx.Client(base_url=running.url, timeout=60) as client,
     ):
-        assert _served_by(http, ts_id) == served_name(MODEL, first_version)
+        assert _served_by(client, ts_id) == served_name(MODEL, first_version)
         second = registry.create_model_version(MODEL, source=first.source, run_id=first.run_id)
         second_version = str(second.version)
         registry.set_registered_model_alias(MODEL, CHAMPION, second_version)
 
         # The description reads the alias at once; the next call is then served by the new one.
-        entity = http.get(DESCRIPTION).json()["config"]["served_entities"][0]
+        entity = client.get(DESCRIPTION).json()["config"]["served_entities"][0]
         assert entity["entity_version"] == second_version
-        assert _served_by(http, ts_id) == served_name(MODEL, second_version)
+        assert _served_by(client, ts_id) == served_name(MODEL, second_version)
 
         # Invocations alone notice a move within ALIAS_CHECK_S.
         registry.set_registered_model_alias(MODEL, CHAMPION, first_version)
         deadline = time.monotonic() + ALIAS_CHECK_S + 10
-        while _served_by(http, ts_id) != served_name(MODEL, first_version):
+        while _served_by(client, ts_id) != served_name(MODEL, first_version):
             assert time.monotonic() < deadline, "the alias move was not noticed"
             time.sleep(0.2)
 
         # No champion: not ready, and calls say how to get one.
         registry.delete_registered_model_alias(MODEL, CHAMPION)
-        endpoint = http.get(DESCRIPTION).json()
+        endpoint = client.get(DESCRIPTION).json()
         assert endpoint["state"]["ready"] == "NOT_READY"
         message = endpoint["config"]["served_entities"][0]["state"]["deployment_state_message"]
         assert "salesgenie pipeline train" in message
-        response = http.post(INVOCATIONS, json={"dataframe_records": [{"timeseries_id": ts_id}]})
+        response = client.post(INVOCATIONS, json={"dataframe_records": [{"timeseries_id": ts_id}]})
         assert response.status_code == 404
         assert response.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
         assert f"{MODEL}@{CHAMPION}" in response.json()["message"]
