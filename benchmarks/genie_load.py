@@ -155,6 +155,14 @@ def start_process(
     sys.exit(f"{name} did not start in 120 s:\n{log_path.read_text()}")
 
 
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
 def start_server(workdir: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
     """`salesgenie serve` on loopback, no token; returns once it answers."""
     port = free_port()
@@ -259,6 +267,22 @@ async def run_load(url: str, clients: int, duration: float, think: float) -> tup
     return stats, elapsed
 
 
+def workdir_or_demo(workdir: Path | None, tmp: Path, console: Console) -> Path:
+    """The given working directory, or a small demo built in `tmp`."""
+    if workdir is None:
+        build_demo(tmp, console)
+        return tmp.resolve()
+    return workdir.resolve()
+
+
+def print_machine(console: Console, aim: str) -> None:
+    console.print(
+        f"machine: {os.cpu_count()} cores, {cpu_model()}; Python {platform.python_version()}; "
+        f"aim: {aim}",
+        highlight=False,
+    )
+
+
 def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -333,29 +357,16 @@ def main() -> None:
     )
     args = parser.parse_args()
     console = Console()
-    console.print(
-        f"machine: {os.cpu_count()} cores, {cpu_model()}; Python {platform.python_version()}; "
-        "aim: 0 errors, p50 and p99 ≤ 1 s",
-        highlight=False,
-    )
-
+    print_machine(console, "0 errors, p50 and p99 ≤ 1 s")
     with tempfile.TemporaryDirectory(prefix="genie-load-") as tmp:
-        workdir = args.workdir
-        if workdir is None:
-            workdir = Path(tmp)
-            build_demo(workdir, console)
-        workdir = workdir.resolve()
+        workdir = workdir_or_demo(args.workdir, Path(tmp), console)
         log_path = Path(tmp) / "server.log"
         process, url = start_server(workdir, log_path)
         try:
             console.print(f"server: {url} (pid {process.pid}, cwd {workdir})", highlight=False)
             stats, elapsed = asyncio.run(run_load(url, args.clients, args.duration, args.think))
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop(process)
         report(console, stats, elapsed, args.clients, args.think)
 
 

@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import random
 import subprocess
 import sys
@@ -34,12 +33,13 @@ from pathlib import Path
 import aiohttp
 import duckdb
 from genie_load import (
-    build_demo,
-    cpu_model,
     free_port,
     percentile,
+    print_machine,
     start_process,
     start_server,
+    stop,
+    workdir_or_demo,
 )
 from rich.console import Console
 from rich.table import Table
@@ -101,14 +101,6 @@ def start_peer(workdir: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], 
     command += ["--host", "127.0.0.1", "--port", str(port)]
     process = start_process("mlflow models serve", command, workdir, env, f"{url}/ping", log_path)
     return process, url
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
 
 
 async def invoke(http: aiohttp.ClientSession, path: str, ts_id: str, run: Run) -> float | None:
@@ -212,17 +204,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     console = Console(width=120)  # a table a log keeps whole
-    console.print(
-        f"machine: {os.cpu_count()} cores, {cpu_model()}; Python {platform.python_version()}; "
-        "aim: 0 errors",
-        highlight=False,
-    )
+    print_machine(console, "0 errors")
     with tempfile.TemporaryDirectory(prefix="serving-load-") as tmp:
-        workdir = args.workdir
-        if workdir is None:
-            workdir = Path(tmp)
-            build_demo(workdir, console)
-        workdir = workdir.resolve()
+        workdir = workdir_or_demo(args.workdir, Path(tmp), console)
         ids = series_ids(workdir)
         servers = [("salesgenie serve", start_server, INVOCATIONS)]
         if args.peer:
