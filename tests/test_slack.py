@@ -9,6 +9,10 @@ their blocks, the uploaded PNG, and where they went (channel, thread).
 import hashlib
 import hmac
 import json
+import os
+import shutil
+import socket
+import subprocess
 import threading
 import time
 import uuid
@@ -20,6 +24,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
 import pytest
+from console_script import SALESGENIE
 from live_server import LiveServer, live_server
 
 from agent.core import SEED_QUESTION
@@ -481,3 +486,23 @@ def test_recent_forgets_after_its_ttl() -> None:
     assert not recent.add("a") and recent.add("b")
     now[0] = 10.0
     assert recent.add("a") and not recent.add("b")
+
+
+def test_serve_says_at_start_that_the_bot_is_off(demo_workdir: Path, tmp_path: Path) -> None:
+    """The console script, as a user starts it without Slack's secrets: one line says why.
+    On a copy of the warehouse: the server creates its conversation store beside it."""
+    (tmp_path / "data").mkdir()
+    shutil.copy(demo_workdir / "data" / "prd_sales.duckdb", tmp_path / "data")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SALESGENIE_"))}
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [str(SALESGENIE), "serve", "--port", str(port), "--backend", "offline"]
+    process = subprocess.Popen(command, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stderr is not None
+        first_line = process.stderr.readline()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert "Slack bot off" in first_line and "SLACK_SIGNING_SECRET" in first_line, first_line
