@@ -505,4 +505,5 @@ def test_serve_says_at_start_that_the_bot_is_off(demo_workdir: Path, tmp_path: P
     finally:
         process.terminate()
         process.wait(timeout=30)
-    assert "Slack bot off" in first_line and "SLACK_SIGNING_SECRET" in first_line, first_line
+    assert "Slack bot off" in first_line, first_line
+    assert "SLACK_SIGNING_SECRET" in first_line and "SLACK_BOT_TOKEN" in first_line, first_line

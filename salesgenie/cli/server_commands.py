@@ -36,5 +36,5 @@ def serve_command(
 
     app = create_app(server)
     for notice in app.state.notices:
-        err_console.print(notice)
+        err_console.print(notice, soft_wrap=True)
     uvicorn.run(app, host=host, port=port, timeout_keep_alive=KEEP_ALIVE_S)

@@ -105,7 +105,8 @@ def create_app(server: ServerSettings) -> FastAPI:
     # Swagger UI at /docs (ReDoc at /redoc) from assets shipped in fastapi-offline, not a CDN.
     app = FastAPIOffline(
         title="salesgenie",
-        summary="Genie-compatible Conversation API over the sales forecasts",
+        summary="Genie-compatible Conversation API, the weekly_forecast model-serving endpoint "
+        "and a Slack bot over the sales forecasts",
         lifespan=lifespan,
     )
     app.state.genie = service
