@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 KNOWN_COLORS = {"train": "tab:blue", "actual": "tab:blue", "predict": "tab:orange"}
 LEGEND = {"train": "train (actual)", "predict": "predict (forecast)"}
 CYCLE = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink"]
+FEW_PERIODS = 12  # up to this many dates on a line chart, each gets its tick
 MAX_BARS = 40  # more categories are unreadable: the chart keeps the first ones (rows order)
 
 
@@ -108,16 +109,32 @@ def _line(ax: Axes, spec: ChartSpec, index: dict[str, int], rows: Sequence[Seque
         if not dashed and xs:
             last_solid = (xs[-1], ys[-1], color)
     if dated:
-        from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
-
-        locator = AutoDateLocator()
-        ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+        _date_axis(ax, sorted({r[xi] for r in rows if isinstance(r[xi], date)}))
     ax.set_xlabel(spec.x_label or spec.x)
     ax.set_ylabel(spec.y_label or spec.y)
     _thousands(ax.yaxis, [_number(r[yi]) for r in rows])
     if all(_number(r[yi]) >= 0 for r in rows):
         ax.set_ylim(bottom=0)
+
+
+def _date_axis(ax: Axes, dates: list[date]) -> None:
+    """A few periods (a forecast's weeks): a tick on each, as "01 Sep", the year where it starts
+    or changes. More: matplotlib's concise automatic ticks, which for a few weeks would fall on
+    days that are not in the data ("03, 05, …")."""
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
+    from matplotlib.ticker import FixedFormatter, FixedLocator
+
+    if len(dates) > FEW_PERIODS:
+        locator = AutoDateLocator()
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+        return
+    labels = [
+        d.strftime("%d %b %Y" if i == 0 or d.year != dates[i - 1].year else "%d %b")
+        for i, d in enumerate(dates)
+    ]
+    ax.xaxis.set_major_locator(FixedLocator(date2num(dates)))
+    ax.xaxis.set_major_formatter(FixedFormatter(labels))
 
 
 def _bar(ax: Axes, spec: ChartSpec, index: dict[str, int], rows: Sequence[Sequence[Any]]) -> None:

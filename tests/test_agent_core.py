@@ -288,3 +288,25 @@ def test_offline_agent_answers_the_seed_question_and_its_follow_ups(model, wareh
     assert table.status == "ok" and table.chart is None
     agent.close()  # the agent does not own the fixture's warehouse
     assert warehouse.execute("SELECT 1 AS one").rows == [(1,)]
+
+
+def test_a_few_weeks_get_a_tick_each_and_many_get_automatic_ticks():
+    from datetime import date, timedelta
+
+    from matplotlib.figure import Figure
+
+    from agent.charts import _date_axis
+
+    ax = Figure().add_subplot()
+    weeks = [date(2025, 12, 22) + timedelta(weeks=i) for i in range(3)]
+    ax.plot(weeks, [1, 2, 3])
+    _date_axis(ax, weeks)
+    ticks = ax.get_xticks()
+    labels = ax.xaxis.get_major_formatter().format_ticks(ticks)
+    assert labels == ["22 Dec 2025", "29 Dec", "05 Jan 2026"]
+
+    ax = Figure().add_subplot()
+    many = [date(2024, 1, 1) + timedelta(weeks=i) for i in range(90)]
+    ax.plot(many, range(90))
+    _date_axis(ax, many)
+    assert len(ax.get_xticks()) < 20
