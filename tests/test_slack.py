@@ -441,6 +441,19 @@ def test_routes_are_off_without_the_secrets(demo_workdir: Path, tmp_path: Path) 
         assert notice in running.app.state.notices
 
 
+def test_routes_are_off_when_the_environment_selects_oauth(
+    demo_workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLACK_CLIENT_ID", "1.2")
+    monkeypatch.setenv("SLACK_CLIENT_SECRET", "s")
+    secrets = {"slack_signing_secret": SECRET, "slack_bot_token": TOKEN}
+    with live_server(demo_workdir, tmp_path / "c.sqlite", **secrets) as running:
+        with httpx.Client(base_url=running.url) as http:
+            assert http.post("/slack/events", content=b"{}").status_code == 404
+        [notice] = running.app.state.notices
+        assert "SLACK_CLIENT_ID and SLACK_CLIENT_SECRET" in notice and "unset them" in notice
+
+
 def test_shutdown_waits_for_answers_in_flight_and_threads_outlive_a_restart(
     demo_workdir: Path, tmp_path: Path, slack_api: SlackApi
 ) -> None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import time
 from collections import OrderedDict
@@ -85,6 +86,14 @@ def install_slack(app: FastAPI, server: ServerSettings, service: GenieService) -
         ]
         app.state.notices.append(
             f"Slack bot off (/slack/events, /slack/commands): set {' and '.join(missing)}"
+        )
+        return
+    if os.environ.get("SLACK_CLIENT_ID") and os.environ.get("SLACK_CLIENT_SECRET"):
+        # Bolt would read these and switch to its multi-workspace OAuth install flow, ignoring
+        # the bot token: the bot would answer nothing. Off, and saying why, is clearer.
+        app.state.notices.append(
+            "Slack bot off: SLACK_CLIENT_ID and SLACK_CLIENT_SECRET select Slack's OAuth "
+            "install flow, which this one-workspace bot does not use: unset them"
         )
         return
 
