@@ -330,7 +330,7 @@ async def start_conversation(
     question = _question(body)
     service = _service(request)
     conversation = service.open_conversation(question)
-    message = await service.ask_async(conversation, question, body.enable_visualization)
+    message = await service.ask(conversation, question, body.enable_visualization)
     return StartConversationResponse(
         conversation_id=conversation.conversation_id,
         message_id=message.message_id,
@@ -357,7 +357,7 @@ async def create_message(
     service = _service(request)
     conversation = _conversation(service, space_id, conversation_id)
     question = _question(body)
-    message = await service.ask_async(conversation, question, body.enable_visualization)
+    message = await service.ask(conversation, question, body.enable_visualization)
     return message_body(message)
 
 

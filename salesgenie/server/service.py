@@ -1,6 +1,6 @@
 """The Genie space behind the API: questions in, stored answers out, in Genie's terms.
 
-A message is answered on a worker thread. The request that posted it waits up to
+A message is answered on a worker thread. The request that posted it awaits it up to
 `answer_wait_s` for the answer, so an offline answer (tens of milliseconds) is COMPLETED before
 the client's first poll, while an LLM answer leaves the message EXECUTING_QUERY until it is
 done. Status mapping: ok, clarification and unanswerable are COMPLETED (the last two as a text
@@ -21,7 +21,7 @@ import math
 import re
 import threading
 import zlib
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -155,33 +155,15 @@ class GenieService:
     def open_conversation(self, question: str) -> ConversationRecord:
         return self.store.create_conversation(SPACE_ID, question[:200])
 
-    def start_conversation(
-        self, question: str, visualize: bool
-    ) -> tuple[ConversationRecord, MessageRecord]:
-        conversation = self.open_conversation(question)
-        return conversation, self.ask(conversation, question, visualize)
-
-    def ask(
+    async def ask(
         self, conversation: ConversationRecord, question: str, visualize: bool
     ) -> MessageRecord:
-        """Store the message, answer it on a worker, wait a little for the answer."""
-        message, answering = self._submit(conversation, question, visualize)
-        wait([answering], timeout=self.answer_wait_s)
-        return self.store.message(message.message_id) or message
-
-    async def ask_async(
-        self, conversation: ConversationRecord, question: str, visualize: bool
-    ) -> MessageRecord:
-        """`ask` for the event loop: the short wait holds no thread while the worker answers."""
-        message, answering = self._submit(conversation, question, visualize)
+        """Store the message, answer it on a worker, wait a little for the answer: the wait
+        holds no thread, so many waiting requests do not queue the others."""
+        message = self.store.add_message(conversation.conversation_id, SPACE_ID, question)
+        answering = self._pool.submit(self._answer, message, visualize)
         await asyncio.wait([asyncio.wrap_future(answering)], timeout=self.answer_wait_s)
         return self.store.message(message.message_id) or message
-
-    def _submit(
-        self, conversation: ConversationRecord, question: str, visualize: bool
-    ) -> tuple[MessageRecord, Future[None]]:
-        message = self.store.add_message(conversation.conversation_id, SPACE_ID, question)
-        return message, self._pool.submit(self._answer, message, visualize)
 
     def _answer(self, message: MessageRecord, visualize: bool) -> None:
         stripe = zlib.crc32(message.conversation_id.encode()) % LOCK_STRIPES

@@ -253,7 +253,7 @@ class SlackBot:
                 )
                 return
             message = await self._ask(place, question)
-            results = await asyncio.to_thread(self._results, message)
+            results = self._results(message)
             intro = f"<@{place.asker}> asked: _{escape(question)}_" if place.asker else None
             text, blocks = render_answer(message, results, intro)
             ts = await self._post(place, text, blocks)
@@ -278,7 +278,7 @@ class SlackBot:
             conversation = self.service.open_conversation(question)
         if place.thread_ts:  # now, not once answered: a second question in the thread joins it
             store.link_thread(place.channel, place.thread_ts, conversation.conversation_id)
-        message = await self.service.ask_async(conversation, question, visualize=True)
+        message = await self.service.ask(conversation, question, visualize=True)
         deadline = time.monotonic() + ANSWER_TIMEOUT_S
         while message.status not in FINAL and time.monotonic() < deadline:
             await asyncio.sleep(POLL_S)
@@ -286,7 +286,7 @@ class SlackBot:
         return message
 
     def _results(self, message: MessageRecord) -> dict[str, StoredResult]:
-        """The rows of the message's query attachments (a blocking store read)."""
+        """The rows of the message's query attachments."""
         results = {}
         for attachment in message.attachments:
             if "query" in attachment:
