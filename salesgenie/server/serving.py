@@ -215,6 +215,11 @@ class Champion:
             "serving %s version %s (loaded in %.2f s)", name, version, time.perf_counter() - started
         )
 
+    def invoke(self, body: bytes) -> tuple[ServedVersion, str]:
+        """The version that answered and its answer (one trip to the thread pool per call)."""
+        served = self.get()
+        return served, score(served, body)
+
     def describe(self) -> dict[str, Any]:
         """ServingEndpointDetailed: the alias read now, its version loaded if it moved."""
         try:
@@ -401,8 +406,7 @@ def install_serving(app: FastAPI, tracking_uri: str) -> None:
         status = 500
         try:
             body = await request.body()
-            served = await run_in_threadpool(champion.get)
-            content = await run_in_threadpool(score, served, body)
+            served, content = await run_in_threadpool(champion.invoke, body)
             status = 200
         except ApiError as exc:
             status = exc.status
