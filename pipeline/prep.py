@@ -32,7 +32,7 @@ from sqlglot import exp
 
 from pipeline.contract import GOLD, GOLD_TABLES, SILVER, SOURCE_TABLES, ZCD4_GROUP, create_table_sql
 from pipeline.warehouse import require_table, table_exists
-from salesgenie.errors import SalesgenieError
+from salesgenie.errors import SalesgenieError, first_line
 from salesgenie.settings import CATALOG
 
 if TYPE_CHECKING:
@@ -366,8 +366,9 @@ def _write_outputs(con: duckdb.DuckDBPyConnection, fingerprints: dict[str, Finge
     except BaseException as exc:
         con.execute("ROLLBACK")
         if isinstance(exc, duckdb.Error):
-            first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise SalesgenieError(f"prep failed, previous outputs kept: {first_line}") from None
+            raise SalesgenieError(
+                f"prep failed, previous outputs kept: {first_line(exc)}"
+            ) from None
         raise
 
 

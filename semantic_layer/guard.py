@@ -64,7 +64,7 @@ from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
-from salesgenie.errors import SalesgenieError
+from salesgenie.errors import SalesgenieError, first_line
 
 DEFAULT_CATALOG = "prd_sales"
 DEFAULT_SCHEMA = "gold"
@@ -369,7 +369,7 @@ def _check_cached(
         )
     except sqlglot.errors.SqlglotError as exc:
         raise GuardRejection(
-            "unsupported_syntax", f"cannot render for {dialect}: {_first_line(exc)}"
+            "unsupported_syntax", f"cannot render for {dialect}: {first_line(exc)}"
         ) from None
     try:
         again, again_tables = _check(rendered, dialect, schema)
@@ -422,7 +422,7 @@ def _parse_one(sql: str, dialect: str) -> exp.Expr:
     try:
         statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
     except Exception as exc:  # fail closed: whatever sqlglot cannot parse does not run
-        raise GuardRejection("parse_error", _first_line(exc)) from None
+        raise GuardRejection("parse_error", first_line(exc)) from None
     if all(isinstance(s, exp.Semicolon) for s in statements):
         raise GuardRejection("single_statement", "no statement, only blanks or comments")
     if len(statements) != 1:
@@ -450,7 +450,7 @@ def _check_tables(root: exp.Query, schema: dict) -> frozenset[str]:
     try:
         scopes = traverse_scope(root)
     except Exception as exc:  # fail closed: sources sqlglot cannot scope do not run
-        raise GuardRejection("unsupported_syntax", _first_line(exc)) from None
+        raise GuardRejection("unsupported_syntax", first_line(exc)) from None
     for scope in scopes:
         for table in scope.tables:
             seen.add(id(table))
@@ -529,7 +529,7 @@ def _qualify(root: exp.Query, dialect: str, schema: dict) -> exp.Query:
         problem = _column_problem(str(exc), schema) if isinstance(exc, OptimizeError) else None
         if problem:
             raise GuardRejection("allowed_columns", problem) from None
-        raise GuardRejection("unsupported_syntax", _first_line(exc)) from None
+        raise GuardRejection("unsupported_syntax", first_line(exc)) from None
 
 
 def _column_problem(message: str, schema: dict) -> str | None:
@@ -591,8 +591,3 @@ def _source_name(node: exp.Expr) -> str:
 
 def _snippet(node: exp.Expr) -> str:
     return " ".join(node.sql(comments=False).split())[:80]
-
-
-def _first_line(error: object) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__

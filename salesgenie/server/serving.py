@@ -25,11 +25,13 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
+from salesgenie.errors import first_line
 from salesgenie.server import serving_openapi
 from salesgenie.server.auth import DOCUMENTED_BEARER
 from salesgenie.server.errors import ApiError, not_found
 from salesgenie.server.metrics import observe_invocation
 from salesgenie.server.serving_openapi import FORMATS
+from salesgenie.server.store import now_ms
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -64,18 +66,9 @@ def _bad_request(message: str) -> ApiError:
     return ApiError(400, BAD_REQUEST, message[:MAX_MESSAGE])
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 def served_name(model_name: str, version: str) -> str:
     """Databricks' default served-entity name: the model's own name, a dash, its version."""
     return f"{model_name.rsplit('.', 1)[-1]}-{version}"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "message", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 @dataclass(frozen=True)
@@ -105,7 +98,7 @@ class Champion:
     def __init__(self, tracking_uri: str, check_every_s: float = ALIAS_CHECK_S) -> None:
         self.tracking_uri = tracking_uri
         self.check_every_s = check_every_s
-        self.created_ms = _now_ms()
+        self.created_ms = now_ms()
         self._lock = threading.Lock()
         self._client: MlflowClient | None = None
         self._model_name: str | None = None
@@ -181,11 +174,11 @@ class Champion:
 
     def _registry_down(self, exc: Exception) -> None:
         """Keep serving what is loaded; with nothing loaded, say the registry is unreachable."""
-        log.warning("model registry %s unreachable: %s", self.tracking_uri, _first_line(exc))
+        log.warning("model registry %s unreachable: %s", self.tracking_uri, first_line(exc))
         self._problem = ApiError(
             503,
             "TEMPORARILY_UNAVAILABLE",
-            f"the model registry {self.tracking_uri} is unreachable: {_first_line(exc)}",
+            f"the model registry {self.tracking_uri} is unreachable: {first_line(exc)}",
         )
         self._checked_at = time.monotonic()
 
@@ -202,13 +195,13 @@ class Champion:
             example = model.metadata.get_serving_input(path)
         except Exception as exc:
             log.exception("could not load %s version %s", name, version)
-            why = f"{name} version {version} could not be loaded: {_first_line(exc)}"
+            why = f"{name} version {version} could not be loaded: {first_line(exc)}"
             self._failed = (version, why)
             if self._served is None:
                 self._problem = ApiError(500, "INTERNAL_ERROR", why[:MAX_MESSAGE])
             return
         self._served = ServedVersion(
-            name, version, model, json.loads(example) if example else None, _now_ms()
+            name, version, model, json.loads(example) if example else None, now_ms()
         )
         self._problem, self._failed = None, None
         log.info(
@@ -315,7 +308,7 @@ def score(served: ServedVersion, body: bytes) -> str:
         raise _bad_request(_predict_message(exc)) from None
     except Exception as exc:  # the model crashed: a bug to fix, not the caller's fault
         log.exception("%s failed on a request", served.name)
-        message = f"{served.name} failed on this input: {_first_line(exc)}"
+        message = f"{served.name} failed on this input: {first_line(exc)}"
         raise ApiError(500, "INTERNAL_ERROR", message[:MAX_MESSAGE]) from None
     import pandas as pd
 
@@ -339,7 +332,7 @@ def _frame(served: ServedVersion, fmt: str, value: Any) -> pd.DataFrame:
         shaped = isinstance(data, (pd.DataFrame, dict, list))
         frame = pd.DataFrame(data) if shaped else None
     except Exception as exc:
-        raise _bad_request(f"{fmt}: {_first_line(exc).removeprefix('Invalid input. ')}") from None
+        raise _bad_request(f"{fmt}: {first_line(exc).removeprefix('Invalid input. ')}") from None
     if frame is None or not all(isinstance(c, str) for c in frame.columns):
         raise _bad_request(f"{fmt}: rows must be objects keyed by column name ({takes})")
     unknown = [c for c in frame.columns if c not in names]
@@ -380,7 +373,7 @@ def _params(served: ServedVersion, params: Any) -> dict[str, Any] | None:
 def _predict_message(exc: MlflowException) -> str:
     """One line naming the problem: the model's own message, or the cause MLflow wrapped."""
     enforced = _ENFORCE.search(exc.message)
-    return _first_line(ValueError(enforced.group(1))) if enforced else _first_line(exc)
+    return first_line(ValueError(enforced.group(1))) if enforced else first_line(exc)
 
 
 def install_serving(app: FastAPI, tracking_uri: str) -> None:

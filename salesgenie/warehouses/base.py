@@ -43,12 +43,6 @@ class WarehouseUnavailable(WarehouseError):
     """The warehouse cannot be reached or opened, or its settings are wrong."""
 
 
-def first_line(exc: BaseException) -> str:
-    """The driver's own explanation without the stack traces some drivers append."""
-    lines = str(exc).strip().splitlines()
-    return lines[0].strip() if lines else type(exc).__name__
-
-
 @dataclass(frozen=True)
 class QueryLimits:
     """Bounds on one query, so a bad question cannot hang or exhaust the process."""

@@ -16,6 +16,7 @@ import time
 from contextlib import suppress
 from typing import Any
 
+from salesgenie.errors import first_line
 from salesgenie.warehouses.base import (
     Deadline,
     QueryFailed,
@@ -24,7 +25,6 @@ from salesgenie.warehouses.base import (
     Warehouse,
     WarehouseError,
     WarehouseUnavailable,
-    first_line,
 )
 
 # The connector logs each failed request at ERROR; with no logging configured Python would print

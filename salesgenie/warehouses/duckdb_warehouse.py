@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 
 from salesgenie import settings
+from salesgenie.errors import first_line
 from salesgenie.warehouses.base import (
     Deadline,
     QueryFailed,
@@ -25,7 +26,6 @@ from salesgenie.warehouses.base import (
     QueryResult,
     Warehouse,
     WarehouseUnavailable,
-    first_line,
 )
 
 # Applied after the ATTACH, in this order: once external access is off nothing new can be
